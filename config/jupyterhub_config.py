@@ -1,0 +1,75 @@
+"""JupyterHub configuration of Workspaces: reads workspaces.yaml and wires the hub.
+
+Started by ``workspaces up``, or directly::
+
+    WORKSPACES_CONFIG=config/workspaces.yaml jupyterhub -f config/jupyterhub_config.py
+
+Environment: WORKSPACES_CONFIG (the YAML file), WORKSPACES_DATA_DIR (default
+./data), WORKSPACES_PORT (overrides hub.port). For anything the YAML does not
+cover, point ``hub.extra_config`` at an ordinary jupyterhub_config.py; it is
+loaded last and may override what is set here.
+"""
+
+import os
+import sys
+
+from spawner.local import LocalWorkspaceSpawner
+from workspaces.errors import ConfigError
+from workspaces.launch import LaunchError, prepare, proxy_command
+
+c = get_config()  # noqa: F821 (provided by traitlets when JupyterHub loads this file)
+
+try:
+    launch = prepare(
+        os.environ.get("WORKSPACES_CONFIG") or None,
+        os.environ.get("WORKSPACES_DATA_DIR") or None,
+        int(os.environ["WORKSPACES_PORT"]) if os.environ.get("WORKSPACES_PORT") else None,
+    )
+    proxy = proxy_command()
+except ConfigError as e:
+    for line in e.lines():
+        print(f"workspaces: error: {line}", file=sys.stderr)
+    sys.exit(1)
+except LaunchError as e:
+    print(f"workspaces: error: {e}", file=sys.stderr)
+    sys.exit(1)
+
+settings = launch.config.settings
+hub = settings.hub
+
+# Network: loopback unless the config says otherwise.
+c.JupyterHub.ip = hub.ip
+c.JupyterHub.port = launch.port
+c.JupyterHub.hub_ip = hub.hub_ip
+c.JupyterHub.hub_port = hub.hub_port
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{hub.proxy_api_port}"
+c.ConfigurableHTTPProxy.command = proxy
+
+# State: everything in the data dir.
+c.JupyterHub.db_url = launch.data.db_url
+c.JupyterHub.cookie_secret_file = str(launch.data.cookie_secret_file)
+c.JupyterHub.pid_file = str(launch.data.pid_file)
+
+# A hub restart must not stop anybody's work; the hub finds servers again from their state.
+c.JupyterHub.cleanup_servers = False
+
+# Workspaces are named servers; several per user.
+c.JupyterHub.allow_named_servers = True
+c.JupyterHub.named_server_limit_per_user = settings.named_server_limit_per_user
+
+# Auth: generated passwords, never "any password works".
+c.JupyterHub.authenticator_class = "shared-password"
+c.SharedPasswordAuthenticator.admin_users = set(settings.auth.admin_users)
+c.SharedPasswordAuthenticator.admin_password = launch.admin_password
+c.SharedPasswordAuthenticator.user_password = launch.user_password
+# Users an admin has added may log in with the user password; nobody else can register.
+c.SharedPasswordAuthenticator.allow_existing_users = True
+
+# Spawner: the local backend.
+c.JupyterHub.spawner_class = LocalWorkspaceSpawner
+c.LocalWorkspaceSpawner.workspaces_config = str(launch.config.path or "")
+c.LocalWorkspaceSpawner.workspaces_root = str(launch.data.workspaces)
+c.Spawner.default_url = "/lab"
+
+if hub.extra_config:
+    load_subconfig(str(launch.config.resolve(hub.extra_config)))  # noqa: F821

@@ -1,0 +1,1 @@
+"""Workspaces spawners: the spec-aware base and one class per backend."""

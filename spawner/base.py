@@ -1,0 +1,174 @@
+"""What every Workspaces spawner shares, whatever the backend.
+
+:class:`WorkspaceSpawnerMixin` turns ``user_options`` into a validated spec
+through JupyterHub's ``apply_user_options`` hook (so the REST API and the spawn
+form are checked alike), renders the spawn form from the catalog in force, and
+stores the normalized spec back as the server's ``user_options``. A backend
+class combines it with a JupyterHub spawner and implements
+:meth:`apply_resolved_spec`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from tornado import web
+from traitlets import Any as AnyTrait
+from traitlets import Unicode, default
+from traitlets.config import LoggingConfigurable
+
+from workspaces.catalog import Catalog, CatalogStore
+from workspaces.config import LoadedConfig, load_config
+from workspaces.spec import ResolvedSpec, SpecError, resolve_spec
+
+_TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(default=True),
+)
+
+# Where a user lands, by image kind: VS Code and RStudio are served by
+# jupyter-server-proxy inside the image.
+DEFAULT_URLS = {"jupyterlab": "/lab", "vscode": "/vscode/", "rstudio": "/rstudio/"}
+
+# One store per config file, shared by every spawner of the hub process, so a
+# catalog edit is noticed once and applies to all.
+_stores: dict[str, CatalogStore] = {}
+
+
+class WorkspaceSpawnerMixin(LoggingConfigurable):
+    """Spec handling shared by the backends.
+
+    A backend class lists it first and its JupyterHub spawner second, e.g.
+    ``class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner)``,
+    so its defaults for the Spawner hooks win. (A mixin, not a Spawner
+    subclass: JupyterHub insists that Spawner subclasses define start, stop
+    and poll, which only the backend's spawner does.)
+    """
+
+    backend_name = "local"
+
+    workspaces_config = Unicode(
+        "",
+        config=True,
+        help="""Path of workspaces.yaml (catalog, profiles, backend settings).
+
+        Empty: $WORKSPACES_CONFIG, else the repository's config/workspaces.yaml.
+        """,
+    )
+
+    resolved_spec = AnyTrait(None, allow_none=True, help="The validated spec of the current start.")
+
+    @default("options_form")
+    def _default_options_form(self) -> Any:
+        return lambda spawner: spawner.render_options_form()
+
+    @default("options_from_form")
+    def _default_options_from_form(self) -> Any:
+        return spec_from_form
+
+    @default("apply_user_options")
+    def _default_apply_user_options(self) -> Any:
+        return lambda spawner, user_options: spawner.apply_spec(user_options)
+
+    # -- configuration ---------------------------------------------------
+
+    @property
+    def config_path(self) -> str:
+        return self.workspaces_config or os.environ.get("WORKSPACES_CONFIG") or ""
+
+    @property
+    def catalog_store(self) -> CatalogStore:
+        path = self.config_path
+        store = _stores.get(path)
+        if store is None:
+            store = _stores[path] = CatalogStore(load_config(path or None), log=self.log)
+        return store
+
+    @property
+    def workspaces_settings(self) -> LoadedConfig:
+        return self.catalog_store.config
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.catalog_store.current()
+
+    def user_groups(self) -> list[str]:
+        return [g.name for g in self.user.groups]
+
+    # -- the spec ----------------------------------------------------------
+
+    def resolve(self, user_options: Any) -> ResolvedSpec:
+        """Validate user options; a bad spec becomes HTTP 400 naming the field."""
+        try:
+            return resolve_spec(
+                user_options,
+                self.catalog,
+                groups=self.user_groups(),
+                backend=self.backend_name,
+                storage=self.workspaces_settings.settings.storage,
+            )
+        except SpecError as e:
+            self.log.info("Refused spec for %s: %s", self._log_name, e)
+            raise web.HTTPError(400, e.summary()) from None
+
+    def apply_spec(self, user_options: Any) -> None:
+        resolved = self.resolve(user_options)
+        if resolved.image.deprecated:
+            self.log.warning(
+                "%s starts deprecated image %s: %s", self._log_name, resolved.image.id, resolved.image.deprecated
+            )
+        self.resolved_spec = resolved
+        # Store the explicit spec (defaults filled in): a later start without
+        # options, or after a catalog default changed, runs the same thing.
+        self.user_options = resolved.user_options()
+        self.orm_spawner.user_options = self.user_options
+        self.default_url = DEFAULT_URLS[resolved.image.kind]
+        self.apply_resolved_spec(resolved)
+
+    def apply_resolved_spec(self, resolved: ResolvedSpec) -> None:
+        """Backend hook: turn the spec into the spawner's settings."""
+        raise NotImplementedError
+
+    # -- the spawn form ----------------------------------------------------
+
+    def form_context(self) -> dict[str, Any]:
+        """Backend hook: extra values for the form template."""
+        return {}
+
+    def render_options_form(self) -> str:
+        catalog = self.catalog
+        groups = self.user_groups()
+        previous = self.orm_spawner.user_options or {} if self.orm_spawner else {}
+        images = [i for i in catalog.images if i.allows(groups) and not i.hidden]
+        profiles = catalog.profiles_for(groups)
+        default_image = catalog.default_image(groups, self.backend_name)
+        default_profile = catalog.default_profile(groups)
+        selected_image = previous.get("image") or (default_image.id if default_image else None)
+        selected_profile = previous.get("profile") or (default_profile.id if default_profile else None)
+        return _TEMPLATES.get_template("options_form.html").render(
+            images=images,
+            profiles=profiles,
+            backend=self.backend_name,
+            selected_image=selected_image,
+            selected_profile=selected_profile,
+            **self.form_context(),
+        )
+
+
+def spec_from_form(formdata: dict[str, list[str]]) -> dict[str, Any]:
+    """The spawn form's fields (lists of strings) as a spec."""
+    spec: dict[str, Any] = {}
+    for key in ("image", "profile"):
+        values = formdata.get(key)
+        if values and values[0]:
+            spec[key] = values[0]
+    gpus = formdata.get("gpus")
+    if gpus and gpus[0].strip():
+        try:
+            spec["gpus"] = int(gpus[0])
+        except ValueError:
+            raise web.HTTPError(400, "Invalid workspace spec: gpus: must be a whole number") from None
+    return spec

@@ -1,0 +1,381 @@
+"""The image catalog and hardware profiles: model, loading, group rules, live reload.
+
+Admins edit ``images/catalog.yaml`` (``images: [...]``) and a profiles file
+(``profiles: [...]``), or put either inline in workspaces.yaml. A
+:class:`CatalogStore` notices edits without a hub restart and keeps the last
+good catalog in force when an edit is invalid.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, ValidationError, model_validator
+
+from .config import LoadedConfig, Model, read_yaml
+from .errors import ConfigError, Issue, issues_from_pydantic
+from .quantity import cpu_cores, format_bytes, memory_bytes
+
+_ID = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+# A Kubernetes extended resource name: a domain prefix and a name.
+_RESOURCE = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}/[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$")
+
+ImageKind = Literal["jupyterlab", "vscode", "rstudio"]
+PullPolicy = Literal["Always", "IfNotPresent", "Never"]
+
+
+def _id(value: Any) -> Any:
+    # Ids become Kubernetes label values and URL parts, hence DNS-label rules.
+    if isinstance(value, str) and not _ID.match(value):
+        raise ValueError(
+            "must be lowercase letters, digits and '-', start and end with a letter or digit, at most 63 characters"
+        )
+    return value
+
+
+def _deprecation(value: Any) -> Any:
+    if value is True:
+        return "This image is deprecated."
+    if value is False or value is None:
+        return None
+    if isinstance(value, str) and value.strip():
+        return value
+    raise ValueError("must be false, true, or the message shown to users")
+
+
+def _cpu(value: Any) -> Any:
+    if value is None:
+        return None
+    return cpu_cores(value)
+
+
+def _memory(value: Any) -> Any:
+    if value is None:
+        return None
+    memory_bytes(value)
+    return str(value)
+
+
+Id = Annotated[str, BeforeValidator(_id)]
+Cpu = Annotated[float | None, BeforeValidator(_cpu)]
+Memory = Annotated[str | None, BeforeValidator(_memory)]
+
+
+class LocalRuntime(Model):
+    """How the local backend runs an image: a Python environment or a command."""
+
+    python: str | None = Field(
+        None,
+        description="'default' for the hub's own environment, or the path of a Python that has jupyterhub installed.",
+    )
+    command: list[str] | None = Field(
+        None, min_length=1, description="A command that starts a JupyterHub single-user server."
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> LocalRuntime:
+        if (self.python is None) == (self.command is None):
+            raise ValueError("set exactly one of python or command")
+        return self
+
+    def argv(self) -> list[str]:
+        if self.command is not None:
+            return list(self.command)
+        python = sys.executable if self.python == "default" else os.path.expanduser(self.python or "")
+        return [python, "-m", "jupyterhub.singleuser"]
+
+
+class ImageEntry(Model):
+    id: Id
+    display_name: str = Field(min_length=1)
+    description: str = ""
+    image: str = Field(min_length=1, description="The container image reference.")
+    kind: ImageKind = "jupyterlab"
+    gpu: bool = Field(False, description="The image has GPU libraries (CUDA, ROCm).")
+    default: bool = False
+    groups: list[str] = Field(default_factory=list, description="Groups allowed; empty means everyone.")
+    hidden: bool = Field(False, description="Not offered for new workspaces; existing ones keep working.")
+    deprecated: Annotated[str | None, BeforeValidator(_deprecation)] = None
+    pull_policy: PullPolicy = "IfNotPresent"
+    local: LocalRuntime | None = Field(None, description="How the local backend runs it; none: unavailable there.")
+
+    def allows(self, groups: Iterable[str]) -> bool:
+        return not self.groups or bool(set(self.groups) & set(groups))
+
+    def unavailable_reason(self, backend: str) -> str | None:
+        if backend != "local":
+            return None
+        if self.local is None:
+            return "no local runtime is configured for this image (catalog key local.python or local.command)"
+        program = self.local.argv()[0]
+        if shutil.which(program) is None:
+            return f"its local runtime {program!r} is not an executable on this machine"
+        return None
+
+
+class CpuResources(Model):
+    guarantee: Cpu = None
+    limit: Cpu = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CpuResources:
+        if self.guarantee is not None and self.limit is not None and self.guarantee > self.limit:
+            raise ValueError(f"guarantee {self.guarantee:g} is larger than limit {self.limit:g}")
+        return self
+
+
+class MemoryResources(Model):
+    guarantee: Memory = None
+    limit: Memory = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MemoryResources:
+        if self.guarantee is not None and self.limit is not None:
+            if memory_bytes(self.guarantee) > memory_bytes(self.limit):
+                raise ValueError(f"guarantee {self.guarantee} is larger than limit {self.limit}")
+        return self
+
+    def limit_bytes(self) -> int | None:
+        return memory_bytes(self.limit) if self.limit is not None else None
+
+    def guarantee_bytes(self) -> int | None:
+        return memory_bytes(self.guarantee) if self.guarantee is not None else None
+
+
+class GpuResources(Model):
+    count: int = Field(0, ge=0, description="GPUs a workspace of this profile gets.")
+    max: int | None = Field(None, ge=0, description="Most GPUs a spec may ask for; default: count.")
+    resource: str = Field("nvidia.com/gpu", description="The vendor's extended resource name.")
+
+    @model_validator(mode="after")
+    def _check(self) -> GpuResources:
+        if not _RESOURCE.match(self.resource):
+            raise ValueError(f"resource {self.resource!r} must look like vendor.com/gpu")
+        if self.max is not None and self.max < self.count:
+            raise ValueError(f"max {self.max} is smaller than count {self.count}")
+        return self
+
+    @property
+    def max_count(self) -> int:
+        return self.count if self.max is None else self.max
+
+
+class Toleration(Model):
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = Field(None, ge=0)
+
+
+class Profile(Model):
+    id: Id
+    display_name: str = Field(min_length=1)
+    description: str = ""
+    cpu: CpuResources = CpuResources()
+    memory: MemoryResources = MemoryResources()
+    gpu: GpuResources = GpuResources()
+    node_selector: dict[str, str] = Field(default_factory=dict)
+    tolerations: list[Toleration] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list, description="Groups allowed; empty means everyone.")
+    default: bool = False
+    hidden: bool = False
+
+    def allows(self, groups: Iterable[str]) -> bool:
+        return not self.groups or bool(set(self.groups) & set(groups))
+
+    def summary(self) -> str:
+        """One line for forms and messages: '1 CPU, 2 GiB, 1 GPU'."""
+        parts = []
+        if self.cpu.limit is not None:
+            parts.append(f"{self.cpu.limit:g} CPU")
+        if self.memory.limit is not None:
+            parts.append(format_bytes(memory_bytes(self.memory.limit)))
+        if self.gpu.count:
+            parts.append(f"{self.gpu.count} GPU" + ("s" if self.gpu.count > 1 else ""))
+        return ", ".join(parts) or "no limits"
+
+
+class ImagesFile(Model):
+    images: list[ImageEntry] = Field(min_length=1)
+
+
+class ProfilesFile(Model):
+    profiles: list[Profile] = Field(min_length=1)
+
+
+def _entry_issues(kind: str, entries: list[ImageEntry] | list[Profile]) -> list[Issue]:
+    """Rules across entries: unique ids, at most one default."""
+    issues = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(entries):
+        if entry.id in seen:
+            issues.append(Issue(f"{kind}[{i}].id", f"duplicate id {entry.id!r} (also {kind}[{seen[entry.id]}])"))
+        seen.setdefault(entry.id, i)
+    defaults = [i for i, entry in enumerate(entries) if entry.default]
+    if len(defaults) > 1:
+        issues.append(Issue(f"{kind}[{defaults[1]}].default", f"only one entry may be the default (also {kind}[{defaults[0]}])"))
+    return issues
+
+
+def _with_entry_ids(issues: list[Issue], kind: str, raw: Any) -> list[Issue]:
+    """Name the entry ('jupyter-scipy') next to its index, so a log line is findable."""
+    if not isinstance(raw, list):
+        return issues
+    out = []
+    for issue in issues:
+        match = re.match(rf"^{kind}\[(\d+)\]", issue.path)
+        if match and int(match[1]) < len(raw) and isinstance(raw[int(match[1])], dict):
+            entry_id = raw[int(match[1])].get("id")
+            if isinstance(entry_id, str):
+                issue = Issue(issue.path, f"{issue.message} (entry {entry_id!r})")
+        out.append(issue)
+    return out
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """One consistent snapshot of images and profiles."""
+
+    images: tuple[ImageEntry, ...]
+    profiles: tuple[Profile, ...]
+
+    def image(self, image_id: str) -> ImageEntry | None:
+        return next((i for i in self.images if i.id == image_id), None)
+
+    def profile(self, profile_id: str) -> Profile | None:
+        return next((p for p in self.profiles if p.id == profile_id), None)
+
+    def images_for(self, groups: Iterable[str], backend: str | None = None) -> list[ImageEntry]:
+        """Images offered to someone in ``groups``: allowed, not hidden, runnable on ``backend``."""
+        groups = set(groups)
+        return [
+            i
+            for i in self.images
+            if i.allows(groups) and not i.hidden and (backend is None or i.unavailable_reason(backend) is None)
+        ]
+
+    def profiles_for(self, groups: Iterable[str]) -> list[Profile]:
+        groups = set(groups)
+        return [p for p in self.profiles if p.allows(groups) and not p.hidden]
+
+    @staticmethod
+    def _default(entries: list[Any]) -> Any:
+        return next((e for e in entries if e.default), entries[0] if entries else None)
+
+    def default_image(self, groups: Iterable[str], backend: str | None = None) -> ImageEntry | None:
+        return self._default(self.images_for(groups, backend))
+
+    def default_profile(self, groups: Iterable[str]) -> Profile | None:
+        return self._default(self.profiles_for(groups))
+
+
+def _validate_part(
+    model: type[ImagesFile] | type[ProfilesFile], kind: str, data: Any, source: str, prefix: str = ""
+) -> Any:
+    """Validate one images or profiles document; ``prefix`` is where it sits in its file."""
+    if not isinstance(data, dict):
+        raise ConfigError([Issue(prefix.rstrip("."), f"must be a mapping with a {kind} list")], source=source)
+    try:
+        parsed = model.model_validate(data)
+        entries = getattr(parsed, kind)
+        issues = _entry_issues(kind, entries)
+    except ValidationError as e:
+        issues = issues_from_pydantic(e, model)
+    if issues:
+        issues = _with_entry_ids(issues, kind, data.get(kind))
+        raise ConfigError([Issue(prefix + i.path, i.message) for i in issues], source=source)
+    return entries
+
+
+def catalog_files(config: LoadedConfig) -> list[Path]:
+    """Every file the catalog is read from (for change detection)."""
+    files = [config.path] if config.path else []
+    for ref in (config.settings.catalog, config.settings.profiles):
+        if isinstance(ref, str):
+            files.append(config.resolve(ref))
+    return files
+
+
+def load_catalog(config: LoadedConfig) -> Catalog:
+    """Read and validate the images and profiles a config refers to."""
+    settings = config.settings
+    config_source = str(config.path) if config.path else "workspaces.yaml"
+    if isinstance(settings.catalog, str):
+        path = config.resolve(settings.catalog)
+        images = _validate_part(ImagesFile, "images", read_yaml(path), str(path))
+    else:
+        images = _validate_part(ImagesFile, "images", settings.catalog, config_source, "catalog.")
+    if isinstance(settings.profiles, str):
+        path = config.resolve(settings.profiles)
+        profiles = _validate_part(ProfilesFile, "profiles", read_yaml(path), str(path))
+    else:
+        profiles = _validate_part(ProfilesFile, "profiles", {"profiles": settings.profiles}, config_source)
+    return Catalog(tuple(images), tuple(profiles))
+
+
+class CatalogStore:
+    """The catalog in force, re-read when one of its files changes.
+
+    ``current()`` is called on every form render and spawn; it costs a few
+    ``stat`` calls. An invalid edit is logged once, with the file, the entry
+    and what is wrong, and the last good catalog stays in force.
+    """
+
+    def __init__(self, config: LoadedConfig, log: logging.Logger | None = None):
+        self.log = log or logging.getLogger("workspaces.catalog")
+        self._config = config
+        self._catalog = load_catalog(config)
+        self._stamps = self._stat()
+        self.last_error: ConfigError | None = None
+
+    def _stat(self) -> dict[Path, tuple[int, int] | None]:
+        stamps: dict[Path, tuple[int, int] | None] = {}
+        for path in catalog_files(self._config):
+            try:
+                st = path.stat()
+                stamps[path] = (st.st_mtime_ns, st.st_size)
+            except OSError:
+                stamps[path] = None
+        return stamps
+
+    @property
+    def config(self) -> LoadedConfig:
+        """The config file as last loaded successfully."""
+        return self._config
+
+    def current(self) -> Catalog:
+        stamps = self._stat()
+        if stamps != self._stamps:
+            self._stamps = stamps
+            self.reload()
+        return self._catalog
+
+    def reload(self) -> bool:
+        """Load the files now; returns whether the new catalog took effect."""
+        from .config import load_config  # the config file itself may have changed
+
+        try:
+            config = load_config(self._config.path) if self._config.path else self._config
+            catalog = load_catalog(config)
+        except ConfigError as e:
+            self.last_error = e
+            for line in e.lines():
+                self.log.error("Catalog not reloaded, keeping the last good one: %s", line)
+            return False
+        self._config = config
+        self._stamps = self._stat()
+        self._catalog = catalog
+        self.last_error = None
+        self.log.info(
+            "Catalog reloaded: %d images, %d profiles", len(catalog.images), len(catalog.profiles)
+        )
+        return True

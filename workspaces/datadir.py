@@ -1,0 +1,62 @@
+"""The data directory: hub database, secrets, generated passwords, workspace folders.
+
+Everything the embedded default writes lives under one folder (``./data`` by
+default), so a user can find it, back it up or remove it.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from .config import REPO_ROOT
+
+DEFAULT_DATA_DIR = REPO_ROOT / "data"
+
+
+class DataDir:
+    def __init__(self, path: str | os.PathLike[str]):
+        self.path = Path(path).expanduser().resolve()
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.path / 'jupyterhub.sqlite'}"
+
+    @property
+    def cookie_secret_file(self) -> Path:
+        return self.path / "jupyterhub_cookie_secret"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.path / "jupyterhub.pid"
+
+    @property
+    def workspaces(self) -> Path:
+        """Parent of every workspace folder."""
+        return self.path / "workspaces"
+
+    def ensure(self) -> None:
+        self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.workspaces.mkdir(exist_ok=True, mode=0o700)
+
+    def secret(self, name: str, nbytes: int = 32) -> str:
+        """A secret stored in the data dir (0600), generated on first use."""
+        path = self.path / name
+        if path.exists():
+            value = path.read_text().strip()
+            if value:
+                return value
+        value = secrets.token_urlsafe(nbytes)
+        self.ensure()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(value + "\n")
+        return value
+
+    def admin_password(self) -> str:
+        # JupyterHub requires at least 32 characters; 32 bytes give 43.
+        return self.secret("admin-password", 32)
+
+    def user_password(self) -> str:
+        return self.secret("user-password", 12)
