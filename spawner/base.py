@@ -11,10 +11,8 @@ class combines it with a JupyterHub spawner and implements
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from tornado import web
 from traitlets import Any as AnyTrait
 from traitlets import Unicode, default
@@ -24,10 +22,7 @@ from workspaces.catalog import Catalog, CatalogStore
 from workspaces.config import LoadedConfig, load_config
 from workspaces.spec import ResolvedSpec, SpecError, resolve_spec
 
-_TEMPLATES = Environment(
-    loader=FileSystemLoader(Path(__file__).parent / "templates"),
-    autoescape=select_autoescape(default=True),
-)
+from .form import render_options_form
 
 # Where a user lands, by image kind: VS Code and RStudio are served by
 # jupyter-server-proxy inside the image.
@@ -139,22 +134,9 @@ class WorkspaceSpawnerMixin(LoggingConfigurable):
         return {}
 
     def render_options_form(self) -> str:
-        catalog = self.catalog
-        groups = self.user_groups()
-        previous = self.orm_spawner.user_options or {} if self.orm_spawner else {}
-        images = [i for i in catalog.images if i.allows(groups) and not i.hidden]
-        profiles = catalog.profiles_for(groups)
-        default_image = catalog.default_image(groups, self.backend_name)
-        default_profile = catalog.default_profile(groups)
-        selected_image = previous.get("image") or (default_image.id if default_image else None)
-        selected_profile = previous.get("profile") or (default_profile.id if default_profile else None)
-        return _TEMPLATES.get_template("options_form.html").render(
-            images=images,
-            profiles=profiles,
-            backend=self.backend_name,
-            selected_image=selected_image,
-            selected_profile=selected_profile,
-            **self.form_context(),
+        previous = (self.orm_spawner.user_options or {}) if self.orm_spawner is not None else {}
+        return render_options_form(
+            self.catalog, self.user_groups(), self.backend_name, previous, **self.form_context()
         )
 
 

@@ -115,19 +115,23 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         if self.resolved_spec is None:
             # apply_user_options was replaced by config: still refuse bad specs
             self.apply_spec(self.user_options)
-        folder = self.workspace_dir()
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.home_dir = str(folder)
+        # GPUs first: a refused start must leave nothing behind.
         try:
             self.gpu_indices = self.gpu_allocator.allocate(self.lease_owner, self.gpu_request)
         except GpuUnavailable as e:
             raise web.HTTPError(400 if e.never_possible else 409, str(e)) from None
         if self.gpu_indices:
             self.log.info("Leased GPU(s) %s to %s", self.gpu_indices, self._log_name)
+        folder = self.workspace_dir()
+        created = not folder.exists()
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.home_dir = str(folder)
         try:
             return await super().start()
         except BaseException:
             self._release_gpus()
+            if created and not any(folder.iterdir()):
+                folder.rmdir()
             raise
 
     def get_env(self) -> dict[str, str]:

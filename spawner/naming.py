@@ -24,7 +24,9 @@ HASH_LENGTH = 10
 
 
 def escape_part(value: str) -> str:
-    return escape(value, safe=SAFE_CHARS, escape_char="-")
+    # escapism writes hex codes in upper case; lower-casing them is lossless
+    # (every upper-case letter of the input was escaped) and DNS-safe.
+    return escape(value, safe=SAFE_CHARS, escape_char="-").lower()
 
 
 def workspace_name(user: str, server: str = "", max_length: int | None = None) -> str:

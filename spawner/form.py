@@ -1,0 +1,42 @@
+"""The spawn form: catalog cards for images and profiles, defaults preselected.
+
+Rendered with Jinja2 autoescaping, so catalog text is never markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from workspaces.catalog import Catalog
+
+_TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(default=True),
+)
+
+
+def render_options_form(
+    catalog: Catalog,
+    groups: Iterable[str],
+    backend: str,
+    previous: Mapping[str, Any] | None = None,
+    **extra: Any,
+) -> str:
+    """The form for someone in ``groups``; ``previous`` is the last spec, preselected."""
+    groups = list(groups)
+    previous = previous or {}
+    default_image = catalog.default_image(groups, backend)
+    default_profile = catalog.default_profile(groups)
+    return _TEMPLATES.get_template("options_form.html").render(
+        # unavailable images are shown (greyed out, with the reason), hidden ones are not
+        images=[i for i in catalog.images if i.allows(groups) and not i.hidden],
+        profiles=catalog.profiles_for(groups),
+        backend=backend,
+        selected_image=previous.get("image") or (default_image.id if default_image else None),
+        selected_profile=previous.get("profile") or (default_profile.id if default_profile else None),
+        **extra,
+    )

@@ -1,0 +1,176 @@
+"""Workspaces on the local backend, through JupyterHub's own REST API and the real proxy."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+import requests
+
+from ..support.hub import Hub, process_data_limit, process_env
+
+pytestmark = pytest.mark.hub
+
+
+@pytest.fixture(scope="module")
+def alice_workspace(hub: Hub) -> Iterator[dict]:
+    """A running workspace of alice's, shared by the read-only tests below."""
+    server = hub.start_workspace("alice", "analysis", {"image": "lab", "profile": "small"})
+    yield server
+    hub.api("DELETE", "/users/alice/servers/analysis")
+    hub.wait_stopped("alice", "analysis")
+
+
+def write_file(hub: Hub, user: str, name: str, path: str, text: str) -> None:
+    token = hub.user_token(user)
+    r = requests.put(
+        f"{hub.url}/user/{user}/{name}/api/contents/{path}",
+        headers={"Authorization": f"token {token}"},
+        json={"type": "file", "format": "text", "content": text},
+        timeout=30,
+    )
+    assert r.status_code in (200, 201), r.text
+
+
+def read_file(hub: Hub, user: str, name: str, path: str) -> str:
+    r = hub.get(f"/user/{user}/{name}/api/contents/{path}", token=hub.user_token(user))
+    assert r.status_code == 200, r.text
+    return r.json()["content"]
+
+
+def test_server_is_reachable_through_the_proxy(hub, alice_workspace):
+    r = hub.get("/user/alice/analysis/api/status", token=hub.user_token("alice"))
+    assert r.status_code == 200
+    assert "kernels" in r.json()
+
+
+def test_accepted_spec_is_stored_explicitly(hub, alice_workspace):
+    assert hub.server("alice", "analysis")["user_options"] == {"image": "lab", "profile": "small"}
+
+
+def test_server_runs_in_its_own_folder_with_the_profile_limits(hub, alice_workspace):
+    pid = hub.state("alice", "analysis")["pid"]
+    folder = hub.workspace_folder("alice", "analysis")
+    assert os.readlink(f"/proc/{pid}/cwd") == str(folder)
+    env = process_env(pid)
+    assert env["HOME"] == str(folder)
+    assert env["MEM_LIMIT"] == str(2 * 2**30)
+    assert env["CPU_LIMIT"] == "1.0"
+    assert env["MEM_GUARANTEE"] == str(2**30)
+    assert env["CPU_GUARANTEE"] == "0.5"
+    assert env["CUDA_VISIBLE_DEVICES"] == ""
+    assert env["WORKSPACE_IMAGE"] == "lab"
+    assert process_data_limit(pid) == str(2 * 2**30)
+
+
+def test_server_listens_on_loopback_only(hub, alice_workspace):
+    server = hub.server("alice", "analysis")
+    assert server["url"] == "/user/alice/analysis/"
+    pid = hub.state("alice", "analysis")["pid"]
+    assert "--allow-root" in open(f"/proc/{pid}/cmdline").read().split("\0") or os.geteuid() != 0
+    env = process_env(pid)
+    assert env["JUPYTERHUB_SERVICE_URL"].startswith("http://127.0.0.1:")
+
+
+def test_another_user_cannot_reach_the_workspace(hub, alice_workspace):
+    r = hub.get("/user/alice/analysis/api/status", token=hub.user_token("bob"))
+    assert r.status_code == 403
+
+
+def test_a_user_cannot_start_a_server_for_another_user(hub):
+    r = hub.api("POST", "/users/bob/servers/stolen", token=hub.user_token("alice"), json={"image": "lab"})
+    assert r.status_code in (403, 404)
+    assert hub.server("bob", "stolen") is None
+
+
+def test_a_user_can_run_several_named_workspaces(hub, alice_workspace):
+    hub.start_workspace("alice", "second", {"image": "old-lab"})
+    try:
+        servers = hub.api("GET", "/users/alice").json()["servers"]
+        assert servers["analysis"]["ready"] and servers["second"]["ready"]
+    finally:
+        hub.api("DELETE", "/users/alice/servers/second")
+        hub.wait_stopped("alice", "second")
+
+
+def test_stop_keeps_files_and_delete_removes_the_folder(hub):
+    user, name = "carol", "notes"
+    hub.start_workspace(user, name, {"image": "lab", "profile": "medium"})
+    write_file(hub, user, name, "hello.txt", "written before the stop")
+    folder = hub.workspace_folder(user, name)
+    assert (folder / "hello.txt").read_text() == "written before the stop"
+
+    r = hub.api("DELETE", f"/users/{user}/servers/{name}", token=hub.user_token(user))
+    assert r.status_code in (202, 204)
+    hub.wait_stopped(user, name)
+    assert (folder / "hello.txt").exists(), "a stop must keep the workspace's files"
+
+    # start again without a body: the stored spec is reused
+    r = hub.api("POST", f"/users/{user}/servers/{name}", token=hub.user_token(user))
+    assert r.status_code in (201, 202), r.text
+    hub.wait_ready(user, name)
+    assert read_file(hub, user, name, "hello.txt") == "written before the stop"
+    assert hub.server(user, name)["user_options"] == {"image": "lab", "profile": "medium"}
+
+    r = hub.api("DELETE", f"/users/{user}/servers/{name}", token=hub.user_token(user), json={"remove": True})
+    assert r.status_code in (202, 204)
+    hub.wait_stopped(user, name)
+    assert hub.server(user, name) is None
+    assert not folder.exists()
+
+
+@pytest.mark.parametrize(
+    "spec, field, detail",
+    [
+        ({"image": "nope"}, "image", "allowed: lab, cuda, old-lab"),
+        ({"profile": "huge"}, "profile", "allowed: small, medium, gpu-1"),
+        ({"image": "team-lab"}, "image", "not available to you"),
+        ({"profile": "big"}, "profile", "not available to you"),
+        ({"image": "code-server"}, "image", "cannot run on the local backend"),
+        ({"image": "lab", "gpus": "1"}, "gpus", "must be an integer"),
+        ({"image": "lab", "colour": "blue"}, "colour", "unknown key; allowed keys: image, profile"),
+        ({"image": "cuda", "profile": "gpu-1"}, "", "requested but this machine has 0"),
+        ({"namespace": "team-a"}, "namespace", "not supported by the local backend"),
+    ],
+)
+def test_invalid_spec_is_refused_with_400_naming_the_field(hub, spec, field, detail):
+    r = hub.api("POST", "/users/dave/servers/bad", token=hub.user_token("dave"), json=spec)
+    assert r.status_code == 400, r.text
+    message = r.json()["message"]
+    assert detail in message
+    if field:
+        assert f"{field}: " in message
+    server = hub.server("dave", "bad")
+    assert server is None or not (server["ready"] or server["pending"])
+    assert not hub.workspace_folder("dave", "bad").exists()
+
+
+def test_user_options_wrapper_form_is_accepted_and_validated(hub):
+    r = hub.api(
+        "POST", "/users/dave/servers/wrapped", token=hub.user_token("dave"), json={"user_options": {"image": 3}}
+    )
+    assert r.status_code == 400
+    assert "image: must be a string" in r.json()["message"]
+
+
+def test_joining_a_group_unlocks_its_image(hub):
+    form = hub.spawn_form("erin", "team")
+    assert "Test Lab" in form and "Team Lab" not in form
+    assert hub.api("POST", "/groups/team").status_code in (201, 409)
+    assert hub.api("POST", "/groups/team/users", json={"users": ["erin"]}).status_code == 200
+    assert "Team Lab" in hub.spawn_form("erin", "team")
+    hub.start_workspace("erin", "team", {"image": "team-lab"})
+    hub.api("DELETE", "/users/erin/servers/team")
+    hub.wait_stopped("erin", "team")
+
+
+def test_spawn_form_shows_catalog_and_profiles_with_defaults_selected(hub):
+    html = hub.spawn_form("frank", "new")
+    for text in ("Test Lab", "Test CUDA", "Old Lab", "Small", "Medium", "One GPU", "1 CPU, 2 GiB"):
+        assert text in html
+    assert 'value="lab" aria-describedby="image-lab-desc"\n               checked' in html
+    assert 'value="small" aria-describedby="profile-small-desc"\n               checked' in html
+    assert "Deprecated: Use Test Lab instead." in html
+    assert "Unavailable on the local backend" in html  # code-server, shown with its reason
+    assert "Team Lab" not in html and "Big (restricted)" not in html

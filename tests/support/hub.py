@@ -1,0 +1,334 @@
+"""A real Workspaces hub for tests: started with `workspaces up` on free loopback ports.
+
+Every wait is bounded; the hub and every process it left (workspace servers
+and their kernels, found by their working directory) are stopped by PID.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).resolve().parents[1] / "data"
+WORKSPACES = Path(sys.executable).parent / "workspaces"
+
+ADMIN_SCOPES = [
+    "admin:users",
+    "admin:servers",
+    "admin:server_state",
+    "admin:groups",
+    "access:servers",
+    "tokens",
+]
+
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Hub:
+    """One hub with its own config, catalog copy and data dir under ``root``."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        settings: dict[str, Any] | None = None,
+        extra_config: str = "",
+        catalog: Path = DATA / "catalog.yaml",
+        profiles: Path = DATA / "profiles.yaml",
+    ):
+        self.root = root
+        self.port, self.hub_port, self.proxy_api_port = free_ports(3)
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.admin_token = secrets.token_hex(16)
+        self.data_dir = root / "data"
+        self.config_dir = root / "config"
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        self.catalog_file = self.config_dir / "catalog.yaml"
+        self.profiles_file = self.config_dir / "profiles.yaml"
+        shutil.copy(catalog, self.catalog_file)
+        shutil.copy(profiles, self.profiles_file)
+        self.log_file = root / "hub.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._tokens: dict[str, str] = {}
+
+        (self.config_dir / "extra_config.py").write_text(
+            textwrap.dedent(
+                f"""
+                c = get_config()
+                c.JupyterHub.services = [{{"name": "test-admin", "api_token": {self.admin_token!r}}}]
+                c.JupyterHub.load_roles = [
+                    {{"name": "test-admin", "scopes": {ADMIN_SCOPES!r}, "services": ["test-admin"]}}
+                ]
+                # notice a crashed server within a second or two
+                c.Spawner.poll_interval = 1
+                c.Spawner.start_timeout = 60
+                """
+            )
+            + extra_config
+        )
+        config: dict[str, Any] = {
+            "backend": "local",
+            "hub": {
+                "port": self.port,
+                "hub_port": self.hub_port,
+                "proxy_api_port": self.proxy_api_port,
+                "extra_config": "extra_config.py",
+            },
+            "local": {"gpus": "none"},
+            "catalog": "catalog.yaml",
+            "profiles": "profiles.yaml",
+        }
+        for key, value in (settings or {}).items():
+            if isinstance(value, dict):
+                config.setdefault(key, {}).update(value)
+            else:
+                config[key] = value
+        self.config_file = self.config_dir / "workspaces.yaml"
+        self.config_file.write_text(yaml.safe_dump(config))
+
+    # -- process ------------------------------------------------------------
+
+    def start(self, timeout: float = 60) -> Hub:
+        log = open(self.log_file, "ab")
+        self.proc = subprocess.Popen(
+            [str(WORKSPACES), "up", "--config", str(self.config_file), "--data-dir", str(self.data_dir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.root,
+            start_new_session=True,
+        )
+        log.close()
+
+        def up() -> bool:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"hub exited with {self.proc.returncode}:\n{self.log()[-3000:]}")
+            try:
+                return requests.get(f"{self.url}/hub/api/", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_for(up, timeout, "the hub API")
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.kill(self.proc.pid, sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+        # The hub stops the proxy it started; make sure, by PID.
+        for pid in self._pids_listening_on(self.port):
+            _kill(pid)
+
+    def shutdown(self) -> None:
+        """Stop every workspace, then the hub, then anything left behind."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                users = self.api("GET", "/users").json()
+                for user in users:
+                    for name in user.get("servers", {}):
+                        self.api("DELETE", f"/users/{user['name']}/servers/{name}")
+            except requests.RequestException:
+                pass
+        self.stop()
+        for pid in self.workspace_pids():
+            _kill(pid)
+
+    def workspace_pids(self) -> list[int]:
+        """Processes working in one of this hub's workspace folders."""
+        root = str((self.data_dir / "workspaces").resolve())
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                cwd = os.readlink(entry / "cwd")
+            except OSError:
+                continue
+            if cwd == root or cwd.startswith(root + "/"):
+                pids.append(int(entry.name))
+        return pids
+
+    @staticmethod
+    def _pids_listening_on(port: int) -> list[int]:
+        inodes = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(fields[9])
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                for fd in (entry / "fd").iterdir():
+                    if os.readlink(fd) in {f"socket:[{i}]" for i in inodes}:
+                        pids.append(int(entry.name))
+                        break
+            except OSError:
+                continue
+        return pids
+
+    def log(self) -> str:
+        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+
+    # -- REST ---------------------------------------------------------------
+
+    def api(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 30)
+        headers = {"Authorization": f"token {token or self.admin_token}"}
+        return requests.request(method, f"{self.url}/hub/api{path}", headers=headers, **kwargs)
+
+    def get(self, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
+        """GET anything behind the proxy (/user/..., /hub/spawn/...)."""
+        kwargs.setdefault("timeout", 30)
+        kwargs.setdefault("allow_redirects", False)
+        headers = {"Authorization": f"token {token or self.admin_token}"}
+        return requests.get(f"{self.url}{path}", headers=headers, **kwargs)
+
+    def password(self, user: str) -> str:
+        """The generated password ``user`` logs in with (admin or shared user password)."""
+        name = "admin-password" if user == "admin" else "user-password"
+        return (self.data_dir / name).read_text().strip()
+
+    def login(self, user: str, password: str | None = None) -> requests.Session:
+        """A browser-like session logged in through the hub's login form."""
+        if user != "admin":
+            self.user_token(user)  # users must exist: only existing users may log in
+        session = requests.Session()
+        session.get(f"{self.url}/hub/login", timeout=30).raise_for_status()
+        r = session.post(
+            f"{self.url}/hub/login",
+            data={
+                "username": user,
+                "password": self.password(user) if password is None else password,
+                "_xsrf": session.cookies.get("_xsrf", ""),
+            },
+            allow_redirects=False,
+            timeout=30,
+        )
+        session.login_status = r.status_code  # type: ignore[attr-defined]
+        return session
+
+    def spawn_form(self, user: str, name: str) -> str:
+        r = self.login(user).get(f"{self.url}/hub/spawn/{user}/{name}", timeout=30, allow_redirects=False)
+        assert r.status_code == 200, (r.status_code, r.headers.get("location"))
+        return r.text
+
+    def user_token(self, name: str) -> str:
+        if name not in self._tokens:
+            r = self.api("POST", f"/users/{name}")
+            assert r.status_code in (201, 409), r.text
+            r = self.api("POST", f"/users/{name}/tokens", json={"expires_in": 3600, "note": "tests"})
+            assert r.status_code == 201, r.text
+            self._tokens[name] = r.json()["token"]
+        return self._tokens[name]
+
+    def server(self, user: str, name: str) -> dict[str, Any] | None:
+        r = self.api("GET", f"/users/{user}", params={"include_stopped_servers": "1"})
+        r.raise_for_status()
+        return r.json()["servers"].get(name)
+
+    def wait_ready(self, user: str, name: str, timeout: float = 60) -> dict[str, Any]:
+        def ready() -> dict[str, Any] | None:
+            server = self.server(user, name)
+            if server and server["ready"]:
+                return server
+            if server and not server["pending"] and not server["ready"] and server.get("stopped"):
+                raise RuntimeError(f"{user}/{name} stopped while starting:\n{self.log()[-3000:]}")
+            return None
+
+        return wait_for(ready, timeout, f"{user}/{name} to be ready")
+
+    def wait_stopped(self, user: str, name: str, timeout: float = 30) -> None:
+        def stopped() -> bool:
+            server = self.server(user, name)
+            return server is None or (not server["ready"] and not server["pending"])
+
+        wait_for(stopped, timeout, f"{user}/{name} to stop")
+
+    def start_workspace(self, user: str, name: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
+        r = self.api("POST", f"/users/{user}/servers/{name}", token=self.user_token(user), json=spec or {})
+        assert r.status_code in (201, 202), r.text
+        return self.wait_ready(user, name)
+
+    def workspace_folder(self, user: str, name: str) -> Path:
+        from spawner.naming import workspace_name
+
+        return self.data_dir / "workspaces" / workspace_name(user, name, 200)
+
+    def state(self, user: str, name: str) -> dict[str, Any]:
+        server = self.server(user, name)
+        assert server is not None
+        return server["state"]
+
+
+def _kill(pid: int, timeout: float = 5) -> None:
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def process_env(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)
+    return {k.decode(): v.decode(errors="replace") for k, v in pairs}
+
+
+def process_data_limit(pid: int) -> str:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max data size"):
+            return line.split()[3]
+    raise AssertionError("no data size limit line")
