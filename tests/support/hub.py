@@ -231,10 +231,13 @@ class Hub:
         name = "admin-password" if user == "admin" else "user-password"
         return (self.data_dir / name).read_text().strip()
 
-    def login(self, user: str, password: str | None = None) -> requests.Session:
-        """A browser-like session logged in through the hub's login form."""
-        if user != "admin":
-            self.user_token(user)  # users must exist: only existing users may log in
+    def login(self, user: str, password: str | None = None, create: bool = True) -> requests.Session:
+        """A browser-like session logged in through the hub's login form.
+
+        ``create``: add the user first (only existing users may log in).
+        """
+        if create and user != "admin":
+            self.user_token(user)
         session = requests.Session()
         session.get(f"{self.url}/hub/login", timeout=30).raise_for_status()
         r = session.post(

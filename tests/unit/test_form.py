@@ -81,3 +81,10 @@ def test_bad_gpu_count_in_form_is_a_400():
     with pytest.raises(web.HTTPError) as info:
         spec_from_form({"gpus": ["two"]})
     assert info.value.status_code == 400
+
+
+def test_gpu_profiles_the_machine_cannot_serve_are_disabled():
+    html = render_options_form(CATALOG, [], "local", gpus_total=0, gpus_free=0)
+    assert re.search(r'value="g"[^>]*\bdisabled\b', html)
+    assert "Unavailable: needs 1 GPU(s), this machine has 0" in html
+    assert checked(html, "profile") == []  # the default cannot be preselected
