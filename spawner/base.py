@@ -119,7 +119,8 @@ class WorkspaceSpawnerMixin(LoggingConfigurable):
         # Store the explicit spec (defaults filled in): a later start without
         # options, or after a catalog default changed, runs the same thing.
         self.user_options = resolved.user_options()
-        self.orm_spawner.user_options = self.user_options
+        if self.orm_spawner is not None:
+            self.orm_spawner.user_options = self.user_options
         self.default_url = DEFAULT_URLS[resolved.image.kind]
         self.apply_resolved_spec(resolved)
 

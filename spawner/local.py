@@ -32,8 +32,8 @@ from .naming import workspace_name
 # Folder names are escaped to [a-z0-9-]; cap them well below NAME_MAX (255).
 MAX_FOLDER_NAME = 200
 
-# One allocator per hub process: GPUs are a machine-wide resource.
-_allocators: dict[tuple[str, str], GpuAllocator] = {}
+# One allocator per hub process: GPUs are a machine-wide resource, detected once.
+_allocator: GpuAllocator | None = None
 
 
 class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
@@ -91,13 +91,12 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
 
     @property
     def gpu_allocator(self) -> GpuAllocator:
-        local = self.workspaces_settings.settings.local
-        key = (local.gpus, local.nvidia_smi)
-        allocator = _allocators.get(key)
-        if allocator is None:
+        global _allocator
+        if _allocator is None:
+            local = self.workspaces_settings.settings.local
             gpus = detect_gpus(local.nvidia_smi) if local.gpus == "auto" else []
-            allocator = _allocators[key] = GpuAllocator([g.index for g in gpus])
-        return allocator
+            _allocator = GpuAllocator([g.index for g in gpus])
+        return _allocator
 
     @property
     def lease_owner(self) -> str:

@@ -332,7 +332,8 @@ class CatalogStore:
 
     def __init__(self, config: LoadedConfig, log: logging.Logger | None = None):
         self.log = log or logging.getLogger("workspaces.catalog")
-        self._config = config
+        self._settings = config  # hub settings: read at start only
+        self._config = config  # latest good file, for where the catalog lives
         self._catalog = load_catalog(config)
         self._stamps = self._stat()
         self.last_error: ConfigError | None = None
@@ -349,8 +350,8 @@ class CatalogStore:
 
     @property
     def config(self) -> LoadedConfig:
-        """The config file as last loaded successfully."""
-        return self._config
+        """The config as loaded at start: hub settings do not change without a restart."""
+        return self._settings
 
     def current(self) -> Catalog:
         stamps = self._stat()

@@ -217,3 +217,11 @@ def test_store_notices_a_changed_reference_in_workspaces_yaml(tmp_path):
     store = CatalogStore(load_config(config))
     bump(config, "catalog: other.yaml\nprofiles: profiles.yaml\n")
     assert store.current().image("other-lab") is not None
+
+
+def test_hub_settings_stay_as_at_start_when_the_config_file_changes(tmp_path):
+    config = setup_files(tmp_path)
+    store = CatalogStore(load_config(config))
+    bump(config, "catalog: catalog.yaml\nprofiles: profiles.yaml\nlocal: {gpus: none}\n")
+    store.current()
+    assert store.config.settings.local.gpus == "auto"
