@@ -29,14 +29,20 @@ def render_options_form(
     """The form for someone in ``groups``; ``previous`` is the last spec, preselected."""
     groups = list(groups)
     previous = previous or {}
+    images = [i for i in catalog.images if i.allows(groups) and not i.hidden]
+    profiles = catalog.profiles_for(groups)
     default_image = catalog.default_image(groups, backend)
     default_profile = catalog.default_profile(groups)
+    # the last spec is preselected only if it is still on offer
+    runnable = {i.id for i in images if i.unavailable_reason(backend) is None}
+    selected_image = previous.get("image") if previous.get("image") in runnable else None
+    selected_profile = previous.get("profile") if previous.get("profile") in {p.id for p in profiles} else None
     return _TEMPLATES.get_template("options_form.html").render(
         # unavailable images are shown (greyed out, with the reason), hidden ones are not
-        images=[i for i in catalog.images if i.allows(groups) and not i.hidden],
-        profiles=catalog.profiles_for(groups),
+        images=images,
+        profiles=profiles,
         backend=backend,
-        selected_image=previous.get("image") or (default_image.id if default_image else None),
-        selected_profile=previous.get("profile") or (default_profile.id if default_profile else None),
+        selected_image=selected_image or (default_image.id if default_image else None),
+        selected_profile=selected_profile or (default_profile.id if default_profile else None),
         **extra,
     )

@@ -41,6 +41,11 @@ def test_previous_spec_is_preselected():
     assert checked(html, "image") == ["lab"] and checked(html, "profile") == ["s"]
 
 
+def test_a_previous_choice_no_longer_on_offer_falls_back_to_the_default():
+    html = render_options_form(CATALOG, [], "local", {"image": "secret", "profile": "gone"})
+    assert checked(html, "image") == ["main"] and checked(html, "profile") == ["g"]
+
+
 def test_catalog_text_is_escaped():
     html = render_options_form(CATALOG, [], "local")
     assert "<script>alert(1)</script>" not in html
