@@ -13,6 +13,7 @@ loaded last and may override what is set here.
 import os
 import sys
 
+from culler import SCOPES as CULLER_SCOPES
 from spawner.local import LocalWorkspaceSpawner
 from workspaces.errors import ConfigError
 from workspaces.launch import LaunchError, prepare, proxy_command
@@ -70,6 +71,25 @@ c.JupyterHub.spawner_class = LocalWorkspaceSpawner
 c.LocalWorkspaceSpawner.workspaces_config = str(launch.config.path or "")
 c.LocalWorkspaceSpawner.workspaces_root = str(launch.data.workspaces)
 c.Spawner.default_url = "/lab"
+
+# The idle culler: a hub service with the least scopes it needs (culler.SCOPES).
+# It stops a workspace by asking the server to shut down through the proxy, so
+# it holds no delete:servers and cannot remove a named server or a user.
+c.JupyterHub.load_roles = [
+    {"name": "workspaces-culler", "description": "Stop idle workspaces", "scopes": CULLER_SCOPES, "services": ["culler"]}
+]
+culling = settings.culling
+culler_service = {"name": "culler", "display": False}
+if culling.enabled:
+    culler_service.update(
+        command=[
+            sys.executable, "-m", "culler",
+            f"--config={launch.config.path or ''}",
+            f"--public-url=http://127.0.0.1:{launch.port}",
+        ],
+        url=f"http://127.0.0.1:{culling.port}",
+    )
+c.JupyterHub.services = [culler_service]
 
 if hub.extra_config:
     load_subconfig(str(launch.config.resolve(hub.extra_config)))  # noqa: F821

@@ -9,6 +9,7 @@ files, relative to the config file). The catalog model lives in
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -45,6 +46,25 @@ def _profiles_source(value: Any) -> Any:
     raise ValueError("must be the path of a profiles file or an inline list of profiles")
 
 
+_DURATION = re.compile(r"^(?P<number>[0-9]+(\.[0-9]+)?)\s*(?P<unit>s|m|h|d)?$")
+_SECONDS = {None: 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _duration(value: Any) -> float:
+    """Seconds in 600, "90s", "30m", "2h" or "1d"."""
+    if isinstance(value, bool):
+        raise ValueError("must be a duration such as 600, 90s, 30m, 2h or 1d")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError("must be a duration >= 0")
+        return float(value)
+    match = _DURATION.match(str(value).strip())
+    if not match:
+        raise ValueError(f"must be a duration such as 600, 90s, 30m, 2h or 1d, not {value!r}")
+    return float(match["number"]) * _SECONDS[match["unit"]]
+
+
+Duration = Annotated[float, BeforeValidator(_duration)]
 MemorySize = Annotated[str, BeforeValidator(_memory)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -102,6 +122,54 @@ class LocalSettings(Model):
     )
 
 
+class CullMatch(Model):
+    """What a rule applies to; every key given must match."""
+
+    profile: str | None = None
+    image: str | None = None
+    gpu: bool | None = Field(None, description="true: workspaces that have GPUs; false: those without.")
+    group: str | None = None
+    user: str | None = None
+    namespace: str | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> CullMatch:
+        if not self.model_fields_set:
+            raise ValueError("give at least one of: " + ", ".join(CullMatch.model_fields))
+        return self
+
+
+class CullRule(Model):
+    name: str | None = Field(None, description="How decisions name this rule; default rules[i].")
+    match: CullMatch
+    timeout: Duration | None = Field(None, description="Idle time after which the workspace is stopped.")
+    exempt: bool = Field(False, description="Never stop what this rule matches.")
+
+    @model_validator(mode="after")
+    def _one_effect(self) -> CullRule:
+        if (self.timeout is None) == (not self.exempt):
+            raise ValueError("set either timeout or exempt: true")
+        return self
+
+
+class CullingPolicy(Model):
+    enabled: bool = Field(True, description="Run the culler service with the hub.")
+    default_timeout: Duration = Field(3600, description="Idle time after which a workspace is stopped.")
+    rules: list[CullRule] = Field(default_factory=list, description="First match wins.")
+    startup_grace: Duration = Field(600, description="A workspace younger than this is never stopped.")
+    max_age: Duration | None = Field(None, description="Stop workspaces older than this, busy or not.")
+    every: Duration = Field(300, gt=0, description="Time between passes.")
+    concurrency: int = Field(10, ge=1, le=100, description="Hub and server requests at once.")
+    page_size: int = Field(200, ge=1, le=1000, description="Users per hub API page.")
+    probe: bool = Field(True, description="Ask idle-looking servers for kernels, terminals, connections.")
+    probe_timeout: Duration = 10
+    unprobed_is_idle: bool = Field(
+        False, description="Treat a server that cannot be probed as idle (default: keep it)."
+    )
+    dry_run: bool = Field(False, description="Report what would be stopped; stop nothing.")
+    port: Port = Field(8002, description="Loopback port of the culler's metrics and decisions.")
+
+
 class WorkspacesConfig(Model):
     """Everything in workspaces.yaml except the catalog and profiles."""
 
@@ -110,6 +178,7 @@ class WorkspacesConfig(Model):
     auth: AuthSettings = AuthSettings()
     storage: StorageSettings = StorageSettings()
     local: LocalSettings = LocalSettings()
+    culling: CullingPolicy = CullingPolicy()
     named_server_limit_per_user: int = Field(0, ge=0, description="0 means no limit.")
     # Catalog and profiles are validated by workspaces.catalog; here they are
     # only located: inline content, or a path relative to this file.

@@ -92,11 +92,14 @@ def proxy_command() -> list[str]:
 def check_ports_free(launch: Launch) -> None:
     """Fail with one line, not a proxy traceback, when a port is taken."""
     hub = launch.config.settings.hub
-    for what, ip, port in (
+    ports = [
         ("port", hub.ip, launch.port),
         ("hub_port", hub.hub_ip, hub.hub_port),
         ("proxy_api_port", "127.0.0.1", hub.proxy_api_port),
-    ):
+    ]
+    if launch.config.settings.culling.enabled:
+        ports.append(("culling.port", "127.0.0.1", launch.config.settings.culling.port))
+    for what, ip, port in ports:
         with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as s:
             # SO_REUSEADDR: a port in TIME_WAIT after a restart is free to the hub too
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -105,5 +108,5 @@ def check_ports_free(launch: Launch) -> None:
             except OSError:
                 raise LaunchError(
                     f"{ip}:{port} ({what}) is already in use; is another hub running? "
-                    f"Choose another with --port or hub.{what} in the config file"
+                    f"Choose another with --port or {what if '.' in what else 'hub.' + what} in the config file"
                 ) from None

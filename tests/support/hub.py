@@ -73,9 +73,10 @@ class Hub:
         profiles: Path = DATA / "profiles.yaml",
     ):
         self.root = root
-        self.port, self.hub_port, self.proxy_api_port = free_ports(3)
+        self.port, self.hub_port, self.proxy_api_port, self.culler_port = free_ports(4)
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_token = secrets.token_hex(16)
+        self.culler_token = secrets.token_hex(16)
         self.data_dir = root / "data"
         self.config_dir = root / "config"
         self.config_dir.mkdir(parents=True, exist_ok=True)
@@ -91,10 +92,16 @@ class Hub:
             textwrap.dedent(
                 f"""
                 c = get_config()
-                c.JupyterHub.services = [{{"name": "test-admin", "api_token": {self.admin_token!r}}}]
-                c.JupyterHub.load_roles = [
+                c.JupyterHub.services.append({{"name": "test-admin", "api_token": {self.admin_token!r}}})
+                c.JupyterHub.load_roles.append(
                     {{"name": "test-admin", "scopes": {ADMIN_SCOPES!r}, "services": ["test-admin"]}}
-                ]
+                )
+                # a stand-in with exactly the culler's scopes, for running passes from tests
+                from culler import SCOPES as CULLER_SCOPES
+                c.JupyterHub.services.append({{"name": "culler-test", "api_token": {self.culler_token!r}}})
+                c.JupyterHub.load_roles.append(
+                    {{"name": "culler-test", "scopes": CULLER_SCOPES, "services": ["culler-test"]}}
+                )
                 # notice a crashed server within a second or two
                 c.Spawner.poll_interval = 1
                 c.Spawner.start_timeout = 60
@@ -111,6 +118,7 @@ class Hub:
                 "extra_config": "extra_config.py",
             },
             "local": {"gpus": "none"},
+            "culling": {"port": self.culler_port},
             "catalog": "catalog.yaml",
             "profiles": "profiles.yaml",
         }

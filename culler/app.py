@@ -1,0 +1,139 @@
+"""The culler service: runs cull passes on a timer and serves its metrics and decisions.
+
+Run by the hub as a managed service (see config/jupyterhub_config.py), or by
+hand: ``python -m culler --config workspaces.yaml --once``. It reads
+JUPYTERHUB_API_TOKEN and JUPYTERHUB_API_URL like any hub service, and acts only
+through the hub API and the proxy with that token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+from jupyterhub.services.auth import HubAuthenticated
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from tornado import web
+from tornado.ioloop import IOLoop, PeriodicCallback
+from traitlets import Bool, Unicode, default
+from traitlets.config import Application
+
+from workspaces.catalog import CatalogStore
+from workspaces.config import load_config
+from workspaces.errors import ConfigError
+
+from .cull import Culler
+from .hub import HubClient
+
+
+class _Authenticated(HubAuthenticated, web.RequestHandler):
+    """Only callers the hub lets use this service (admins, and whom roles allow)."""
+
+    def initialize(self, culler: Culler) -> None:
+        self.culler = culler
+
+
+class MetricsHandler(_Authenticated):
+    @web.authenticated
+    def get(self) -> None:
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.write(generate_latest(self.culler.metrics.registry))
+
+
+class DecisionsHandler(_Authenticated):
+    @web.authenticated
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.write(
+            json.dumps(
+                {
+                    "dry_run": self.culler.policy.dry_run,
+                    "decisions": self.culler.decisions_json(),
+                    "culled": self.culler.culled_json(),
+                }
+            )
+        )
+
+
+class CullerApp(Application):
+    name = "workspaces-culler"
+    description = "Stop idle workspaces according to the culling policy in workspaces.yaml."
+
+    config_file = Unicode("", config=True, help="workspaces.yaml with the culling policy.")
+    public_url = Unicode(
+        "", config=True, help="The proxy's URL, to probe and stop servers (default: http://127.0.0.1:<hub.port>)."
+    )
+    once = Bool(False, config=True, help="Run one pass, print its report as JSON, and exit.")
+    api_url = Unicode(config=True, help="The hub API URL (default: $JUPYTERHUB_API_URL).")
+
+    @default("api_url")
+    def _api_url(self) -> str:
+        return os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
+
+    aliases = {"config": "CullerApp.config_file", "public-url": "CullerApp.public_url", "api-url": "CullerApp.api_url"}
+    flags = {"once": ({"CullerApp": {"once": True}}, "Run one pass and exit.")}
+
+    def fail(self, lines: list[str]) -> None:
+        for line in lines:
+            print(f"workspaces-culler: error: {line}", file=sys.stderr)
+        self.exit(1)
+
+    def build(self) -> Culler:
+        try:
+            store = CatalogStore(load_config(self.config_file or None), log=self.log)
+        except ConfigError as e:
+            self.fail(e.lines())
+        settings = store.config.settings
+        token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+        if not token:
+            self.fail(["JUPYTERHUB_API_TOKEN is not set; the culler acts with its own hub token"])
+        public = self.public_url or f"http://127.0.0.1:{settings.hub.port}"
+        client = HubClient(self.api_url, public, token, timeout=max(30.0, settings.culling.probe_timeout))
+        self.store = store
+        return Culler(client, settings.culling, catalog=store.current())
+
+    async def one_pass(self, culler: Culler) -> Any:
+        culler.catalog = self.store.current()  # profiles may have been edited
+        try:
+            return await culler.run_pass()
+        except Exception:
+            # a broken pass must not stop the service: log it and try again next time
+            self.log.exception("Cull pass failed")
+            return None
+
+    def start(self) -> None:
+        logging.getLogger("workspaces.culler").setLevel(logging.INFO)
+        culler = self.build()
+        if self.once:
+            report = asyncio.run(culler.run_pass())
+            print(json.dumps({"report": report.__dict__, "decisions": culler.decisions_json()}))
+            return
+        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/culler/")
+        app = web.Application(
+            [
+                (prefix + "metrics", MetricsHandler, {"culler": culler}),
+                (prefix + "api/decisions", DecisionsHandler, {"culler": culler}),
+            ],
+            cookie_secret=os.urandom(32),
+        )
+        port = self.store.config.settings.culling.port
+        app.listen(port, address="127.0.0.1")
+        self.log.info("Culler serving metrics and decisions on 127.0.0.1:%d%s", port, prefix)
+        every_ms = culler.policy.every * 1000
+        loop = IOLoop.current()
+        loop.add_callback(self.one_pass, culler)
+        PeriodicCallback(lambda: loop.add_callback(self.one_pass, culler), every_ms).start()
+        loop.start()
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s culler] %(message)s")
+    try:
+        CullerApp.launch_instance(argv)
+    except KeyboardInterrupt:
+        # the hub stops its services with SIGINT: a normal way to end
+        pass

@@ -1,0 +1,202 @@
+"""One cull pass: page through ready servers, decide, stop the idle ones.
+
+Decisions are explainable: each says which rule applied, how long the
+workspace was idle and why it was kept or stopped, in one log line and in
+:attr:`Culler.decisions` (the latest per workspace, so memory follows the
+number of workspaces, not the history).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from workspaces.catalog import Catalog
+from workspaces.config import CullingPolicy
+
+from .hub import HubClient
+from .metrics import Metrics
+from .policy import WorkspaceFacts, verdict
+from .signals import HubActivity, ProbeFailed, ServerProbe, Signal, parse_time
+
+log = logging.getLogger("workspaces.culler")
+
+# The last stop of each workspace is remembered for explanations; the oldest
+# are forgotten past this many, so memory does not grow with history.
+MAX_CULLED_RECORDS = 10_000
+
+# After asking a server to shut down, leave it alone this long while the hub
+# notices (it polls servers every 30 s by default).
+STOP_SETTLE_S = 120
+
+
+@dataclass
+class Decision:
+    user: str
+    server: str
+    action: str  # "stopped", "would stop" (dry run), "kept", "stop failed"
+    reason: str
+    rule: str
+    idle_seconds: float | None
+    timeout: float | None
+    at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+
+    def line(self) -> str:
+        idle = "unknown" if self.idle_seconds is None else f"{self.idle_seconds:.0f}s"
+        limit = "exempt" if self.timeout is None else f"{self.timeout:.0f}s"
+        return f"{self.action} {self.user}/{self.server}: {self.reason} (rule {self.rule}, idle {idle}, timeout {limit})"
+
+
+@dataclass
+class PassReport:
+    inspected: int = 0
+    stopped: int = 0
+    would_stop: int = 0
+    probe_failures: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+
+
+class Culler:
+    def __init__(
+        self,
+        client: HubClient,
+        policy: CullingPolicy,
+        catalog: Catalog | None = None,
+        metrics: Metrics | None = None,
+        signals: list[Signal] | None = None,
+    ):
+        self.client = client
+        self.policy = policy
+        self.catalog = catalog
+        self.metrics = metrics or Metrics()
+        self.hub_signal = HubActivity()
+        extra = signals if signals is not None else ([ServerProbe(client, policy.probe_timeout)] if policy.probe else [])
+        self.extra_signals: list[Signal] = extra
+        self.decisions: dict[str, Decision] = {}  # running workspaces, from the last pass
+        self.culled: OrderedDict[str, Decision] = OrderedDict()  # last stop of each workspace
+        self._stop_requested: dict[str, float] = {}
+
+    async def run_pass(self, now: datetime | None = None) -> PassReport:
+        started = time.perf_counter()
+        requests_before = self.client.requests
+        now = now or datetime.now(timezone.utc)
+        report = PassReport()
+        seen: set[str] = set()
+        semaphore = asyncio.Semaphore(self.policy.concurrency)
+
+        async def one(user: dict[str, Any], name: str, server: dict[str, Any]) -> None:
+            async with semaphore:
+                decision = await self.decide(user, name, server, now, report)
+            key = f"{user['name']}/{name}"
+            self.decisions[key] = decision
+            self.metrics.inspected.inc()
+            if decision.action != "kept" or decision.reason.startswith("probe failed"):
+                log.info("Culler: %s", decision.line())
+            else:
+                log.debug("Culler: %s", decision.line())
+
+        async for users in self.client.ready_users(self.policy.page_size):
+            tasks = []
+            for user in users:
+                for name, server in (user.get("servers") or {}).items():
+                    if not server.get("ready") or server.get("pending"):
+                        continue
+                    seen.add(f"{user['name']}/{name}")
+                    tasks.append(one(user, name, server))
+            await asyncio.gather(*tasks)
+            report.inspected += len(tasks)
+
+        # forget workspaces that are no longer running: memory follows the hub, not history
+        for key in list(self.decisions):
+            if key not in seen:
+                del self.decisions[key]
+        for key in list(self._stop_requested):
+            if key not in seen:
+                del self._stop_requested[key]
+        report.requests = self.client.requests - requests_before
+        report.seconds = time.perf_counter() - started
+        self.metrics.pass_duration.observe(report.seconds)
+        log.info(
+            "Cull pass: %d inspected, %d stopped, %d would stop, %d probe failures, %d requests in %.2fs",
+            report.inspected, report.stopped, report.would_stop, report.probe_failures, report.requests, report.seconds,
+        )
+        return report
+
+    async def decide(
+        self, user: dict[str, Any], name: str, server: dict[str, Any], now: datetime, report: PassReport
+    ) -> Decision:
+        facts = WorkspaceFacts.of(user, server, self.catalog)
+        v = verdict(self.policy, facts)
+        key = f"{user['name']}/{name}"
+
+        def decision(action: str, reason: str, idle: float | None) -> Decision:
+            return Decision(user["name"], name, action, reason, v.rule, idle, v.timeout)
+
+        requested = self._stop_requested.get(key)
+        if requested is not None and time.monotonic() - requested < STOP_SETTLE_S:
+            return decision("kept", "stop already requested; waiting for the hub to notice", None)
+
+        started = parse_time(server.get("started"))
+        age = (now - started).total_seconds() if started else None
+        if age is not None and self.policy.max_age is not None and age > self.policy.max_age:
+            return await self.stop(key, server, decision("stopped", f"older than max_age ({age:.0f}s)", None), report)
+        if v.timeout is None:
+            return decision("kept", "exempt", None)
+        if age is not None and age < self.policy.startup_grace:
+            return decision("kept", "in its startup grace period", None)
+
+        last = (await self.hub_signal.observe(server)).last_activity
+        idle = (now - last).total_seconds() if last else None
+        if idle is not None and idle < v.timeout:
+            return decision("kept", "active", idle)
+
+        # Idle by the hub's figure: ask the server itself before stopping anything.
+        for signal in self.extra_signals:
+            try:
+                seen = await signal.observe(server)
+            except ProbeFailed as e:
+                report.probe_failures += 1
+                self.metrics.probe_failures.inc()
+                if not self.policy.unprobed_is_idle:
+                    return decision("kept", f"probe failed ({signal.name}): {e}; using the hub's figure, not culling", idle)
+                continue
+            if seen.busy:
+                return decision("kept", f"busy: {seen.busy}", idle)
+            if seen.last_activity and (last is None or seen.last_activity > last):
+                last = seen.last_activity
+                idle = (now - last).total_seconds()
+                if idle < v.timeout:
+                    return decision("kept", f"active ({signal.name})", idle)
+        return await self.stop(key, server, decision("stopped", "idle past its timeout", idle), report)
+
+    async def stop(self, key: str, server: dict[str, Any], d: Decision, report: PassReport) -> Decision:
+        if self.policy.dry_run:
+            d.action = "would stop"
+            report.would_stop += 1
+            return d
+        try:
+            await self.client.shutdown_server(server, self.policy.probe_timeout)
+        except Exception as e:
+            d.action = "stop failed"
+            d.reason += f"; shutdown failed: {type(e).__name__}: {e}"
+            return d
+        self._stop_requested[key] = time.monotonic()
+        self.culled.pop(key, None)
+        self.culled[key] = d
+        while len(self.culled) > MAX_CULLED_RECORDS:
+            self.culled.popitem(last=False)
+        report.stopped += 1
+        self.metrics.culled.labels(rule=d.rule).inc()
+        return d
+
+    def decisions_json(self) -> list[dict[str, Any]]:
+        return [asdict(d) for d in sorted(self.decisions.values(), key=lambda d: (d.user, d.server))]
+
+    def culled_json(self) -> list[dict[str, Any]]:
+        return [asdict(d) for d in reversed(self.culled.values())]

@@ -1,0 +1,22 @@
+"""Prometheus metrics of the culler, in a registry of its own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.inspected = Counter(
+            "workspaces_culler_inspected", "Running workspaces inspected", registry=self.registry
+        )
+        self.culled = Counter(
+            "workspaces_culler_culled", "Workspaces stopped, by rule", ["rule"], registry=self.registry
+        )
+        self.probe_failures = Counter(
+            "workspaces_culler_probe_failures", "Servers that could not be probed", registry=self.registry
+        )
+        self.pass_duration = Histogram(
+            "workspaces_culler_pass_duration_seconds", "Duration of a cull pass", registry=self.registry
+        )

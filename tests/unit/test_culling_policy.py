@@ -1,0 +1,181 @@
+"""The culling policy: its validation, rule matching, and decisions on given facts."""
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from culler.cull import Culler
+from culler.policy import WorkspaceFacts, verdict
+from culler.signals import Observation, ProbeFailed
+from workspaces.catalog import Catalog, ImageEntry, Profile
+from workspaces.config import CullingPolicy, WorkspacesConfig
+from workspaces.errors import issues_from_pydantic
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+CATALOG = Catalog(
+    images=(ImageEntry(id="lab", display_name="Lab", image="x"),),
+    profiles=(Profile(id="small", display_name="S"), Profile(id="gpu-1", display_name="G", gpu={"count": 1})),
+)
+
+
+def policy_issues(culling: dict) -> list[str]:
+    with pytest.raises(ValidationError) as info:
+        WorkspacesConfig.model_validate({"culling": culling})
+    return [str(i) for i in issues_from_pydantic(info.value, WorkspacesConfig)]
+
+
+def test_durations_accept_seconds_and_units():
+    policy = CullingPolicy.model_validate({"default_timeout": "2h", "startup_grace": "90s", "every": "5m", "max_age": "1d"})
+    assert (policy.default_timeout, policy.startup_grace, policy.every, policy.max_age) == (7200, 90, 300, 86400)
+
+
+def test_bad_duration_is_named():
+    assert policy_issues({"default_timeout": "soon"}) == [
+        "culling.default_timeout: must be a duration such as 600, 90s, 30m, 2h or 1d, not 'soon'"
+    ]
+
+
+def test_a_rule_needs_a_timeout_or_an_exemption():
+    assert policy_issues({"rules": [{"match": {"gpu": True}}]}) == ["culling.rules[0]: set either timeout or exempt: true"]
+
+
+def test_a_rule_must_match_something():
+    [issue] = policy_issues({"rules": [{"match": {}, "timeout": 60}]})
+    assert issue.startswith("culling.rules[0].match: give at least one of: profile, image, gpu")
+
+
+def test_unknown_match_key_is_named():
+    [issue] = policy_issues({"rules": [{"match": {"gpus": True}, "timeout": 60}]})
+    assert issue.startswith("culling.rules[0].match.gpus: unknown key; allowed keys: profile, image, gpu")
+
+
+def facts(**kw) -> WorkspaceFacts:
+    base = dict(user="u", groups=frozenset(), profile="small", image="lab", gpus=0, namespace=None)
+    return WorkspaceFacts(**{**base, **kw})
+
+
+def test_first_matching_rule_wins():
+    policy = CullingPolicy.model_validate(
+        {"rules": [{"match": {"gpu": True}, "timeout": 600}, {"name": "team", "match": {"group": "team"}, "exempt": True}]}
+    )
+    assert verdict(policy, facts(gpus=1, groups=frozenset({"team"}))).rule == "rules[0]"
+    assert verdict(policy, facts(groups=frozenset({"team"}))).timeout is None
+    assert verdict(policy, facts()).rule == "default"
+
+
+def test_every_key_of_a_match_must_hold():
+    policy = CullingPolicy.model_validate({"rules": [{"match": {"profile": "small", "user": "a"}, "timeout": 5}]})
+    assert verdict(policy, facts(user="a")).rule == "rules[0]"
+    assert verdict(policy, facts(user="b")).rule == "default"
+
+
+def test_gpu_count_comes_from_the_spec_or_the_profile():
+    server = {"user_options": {"image": "lab", "profile": "gpu-1"}}
+    assert WorkspaceFacts.of({"name": "u"}, server, CATALOG).gpus == 1
+    server = {"user_options": {"image": "lab", "profile": "gpu-1", "gpus": 0}}
+    assert WorkspaceFacts.of({"name": "u"}, server, CATALOG).gpus == 0
+    assert WorkspaceFacts.of({"name": "u", "groups": ["g"]}, {"user_options": {}}, CATALOG).groups == {"g"}
+
+
+class FakeClient:
+    """In-memory hub: one page of users; records shutdowns."""
+
+    def __init__(self, users):
+        self.users = users
+        self.requests = 0
+        self.shutdowns = []
+
+    async def ready_users(self, page_size):
+        for i in range(0, len(self.users), page_size):
+            self.requests += 1
+            yield self.users[i : i + page_size]
+
+    async def shutdown_server(self, server, timeout):
+        self.requests += 1
+        self.shutdowns.append(server["url"])
+
+
+class FixedSignal:
+    name = "fake"
+
+    def __init__(self, result):
+        self.result = result
+
+    async def observe(self, server):
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result
+
+
+def server(name, idle_s, age_s, **options):
+    return {
+        "name": name,
+        "ready": True,
+        "pending": None,
+        "url": f"/user/u/{name}/",
+        "started": (NOW - timedelta(seconds=age_s)).isoformat(),
+        "last_activity": (NOW - timedelta(seconds=idle_s)).isoformat(),
+        "user_options": {"image": "lab", "profile": "small", **options},
+    }
+
+
+def run(policy: dict, servers: list, signal=None):
+    client = FakeClient([{"name": "u", "servers": {s["name"]: s for s in servers}}])
+    culler = Culler(client, CullingPolicy.model_validate(policy), CATALOG, signals=[signal] if signal else [])
+    report = asyncio.run(culler.run_pass(now=NOW))
+    return culler, client, report
+
+
+def test_only_idle_servers_past_their_timeout_are_stopped():
+    culler, client, report = run(
+        {"default_timeout": 600, "startup_grace": 0}, [server("idle", 700, 900), server("active", 10, 900)]
+    )
+    assert client.shutdowns == ["/user/u/idle/"]
+    assert culler.decisions["u/active"].reason == "active"
+    assert (report.inspected, report.stopped) == (2, 1)
+
+
+def test_max_age_stops_even_an_active_server():
+    culler, client, _ = run({"default_timeout": 600, "max_age": 3600, "startup_grace": 0}, [server("old", 1, 7200)])
+    assert client.shutdowns == ["/user/u/old/"]
+    assert culler.decisions["u/old"].reason.startswith("older than max_age")
+
+
+@pytest.mark.parametrize("error", [ProbeFailed("HTTP 500"), ProbeFailed("timeout"), ProbeFailed("connection refused")])
+def test_a_failed_probe_keeps_the_server_by_default(error):
+    culler, client, report = run({"default_timeout": 60, "startup_grace": 0}, [server("s", 700, 900)], FixedSignal(error))
+    assert client.shutdowns == [] and report.probe_failures == 1
+    assert culler.decisions["u/s"].reason.startswith("probe failed (fake)")
+
+
+def test_a_failed_probe_can_count_as_idle_when_configured():
+    _, client, _ = run(
+        {"default_timeout": 60, "startup_grace": 0, "unprobed_is_idle": True}, [server("s", 700, 900)], FixedSignal(ProbeFailed("x"))
+    )
+    assert client.shutdowns == ["/user/u/s/"]
+
+
+def test_recent_activity_seen_by_the_server_keeps_it():
+    recent = Observation(last_activity=NOW - timedelta(seconds=5))
+    culler, client, _ = run({"default_timeout": 60, "startup_grace": 0}, [server("s", 700, 900)], FixedSignal(recent))
+    assert client.shutdowns == [] and culler.decisions["u/s"].reason == "active (fake)"
+
+
+def test_memory_follows_running_workspaces_not_history():
+    client = FakeClient([{"name": "u", "servers": {"a": server("a", 10, 900), "b": server("b", 10, 900)}}])
+    culler = Culler(client, CullingPolicy.model_validate({"startup_grace": 0}), CATALOG, signals=[])
+    asyncio.run(culler.run_pass(now=NOW))
+    assert set(culler.decisions) == {"u/a", "u/b"}
+    client.users = [{"name": "u", "servers": {"b": server("b", 10, 900)}}]
+    asyncio.run(culler.run_pass(now=NOW))
+    assert set(culler.decisions) == {"u/b"}
+
+
+def test_pages_are_read_one_at_a_time():
+    users = [{"name": f"u{i}", "servers": {"s": server("s", 10, 900)}} for i in range(25)]
+    client = FakeClient(users)
+    culler = Culler(client, CullingPolicy.model_validate({"page_size": 10, "startup_grace": 0}), CATALOG, signals=[])
+    report = asyncio.run(culler.run_pass(now=NOW))
+    assert report.inspected == 25 and report.requests == 3
