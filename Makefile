@@ -16,7 +16,7 @@ $(BIN)/python:
 
 # Re-run pip only when the package metadata changed.
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
 node_modules/.bin/configurable-http-proxy: package.json
@@ -38,6 +38,7 @@ test: install browser
 
 bench: install
 	$(BIN)/python benchmarks/spawn_local.py --n $(BENCH_N)
+	$(BIN)/python benchmarks/cull_pass.py --n 500
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache test-artifacts

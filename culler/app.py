@@ -92,7 +92,10 @@ class CullerApp(Application):
         if not token:
             self.fail(["JUPYTERHUB_API_TOKEN is not set; the culler acts with its own hub token"])
         public = self.public_url or f"http://127.0.0.1:{settings.hub.port}"
-        client = HubClient(self.api_url, public, token, timeout=max(30.0, settings.culling.probe_timeout))
+        client = HubClient(
+            self.api_url, public, token, timeout=max(30.0, settings.culling.probe_timeout),
+            connections=settings.culling.concurrency,
+        )
         self.store = store
         return Culler(client, settings.culling, catalog=store.current())
 
@@ -109,7 +112,14 @@ class CullerApp(Application):
         logging.getLogger("workspaces.culler").setLevel(logging.INFO)
         culler = self.build()
         if self.once:
-            report = asyncio.run(culler.run_pass())
+
+            async def once() -> Any:
+                try:
+                    return await culler.run_pass()
+                finally:
+                    await culler.client.close()
+
+            report = asyncio.run(once())
             print(json.dumps({"report": report.__dict__, "decisions": culler.decisions_json()}))
             return
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/culler/")

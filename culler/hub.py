@@ -1,13 +1,17 @@
-"""The few hub and server calls the culler makes, over HTTP with its own token."""
+"""The few hub and server calls the culler makes, over HTTP with its own token.
+
+One pooled aiohttp session: the hub API and the proxy are each one host, so
+keep-alive connections save a TCP connect per request.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlencode
 
-from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+import aiohttp
 
 PAGINATION = "application/jupyterhub-pagination+json"
 
@@ -15,53 +19,77 @@ PAGINATION = "application/jupyterhub-pagination+json"
 class HubClient:
     """Reads users from the hub API and talks to servers through the proxy."""
 
-    def __init__(self, api_url: str, public_url: str, token: str, timeout: float = 30):
+    def __init__(self, api_url: str, public_url: str, token: str, timeout: float = 30, connections: int = 20):
         self.api_url = api_url.rstrip("/")
         self.public_url = public_url.rstrip("/")
         self.token = token
         self.timeout = timeout
-        self.http = AsyncHTTPClient()
-        self.requests = 0  # counted for the benchmark and the pass report
+        self.connections = connections
+        self._session: aiohttp.ClientSession | None = None
+        self.requests = 0  # counted for the pass report and the benchmark
 
-    async def fetch(self, url: str, method: str = "GET", body: Any = None, timeout: float | None = None, **headers: str) -> Any:
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers={"Authorization": f"token {self.token}"},
+                connector=aiohttp.TCPConnector(limit=self.connections),
+            )
+        return self._session
+
+    async def fetch(self, method: str, url: str, timeout: float | None = None, **kwargs: Any) -> Any:
         self.requests += 1
-        request = HTTPRequest(
+        async with self.session.request(
+            method,
             url,
-            method=method,
-            headers={"Authorization": f"token {self.token}", **headers},
-            body=None if body is None else json.dumps(body),
-            allow_nonstandard_methods=True,
-            request_timeout=timeout or self.timeout,
-            follow_redirects=False,
-        )
-        response = await self.http.fetch(request)
-        return json.loads(response.body) if response.body else None
+            timeout=aiohttp.ClientTimeout(total=timeout or self.timeout),
+            allow_redirects=False,
+            raise_for_status=True,
+            **kwargs,
+        ) as response:
+            body = await response.read()
+        return json.loads(body) if body else None
+
+    async def _page(self, offset: int, limit: int) -> dict[str, Any]:
+        params = {"state": "ready", "offset": str(offset), "limit": str(limit)}
+        return await self.fetch("GET", f"{self.api_url}/users", params=params, headers={"Accept": PAGINATION})
 
     async def ready_users(self, page_size: int) -> AsyncIterator[list[dict[str, Any]]]:
-        """Pages of users with a ready server; one request per page, never all at once."""
-        offset = 0
+        """Pages of users with a ready server, one request per page; the next
+        page is fetched while the caller works on the current one."""
+        page = await self._page(0, page_size)
         while True:
-            query = urlencode({"state": "ready", "offset": offset, "limit": page_size})
-            page = await self.fetch(f"{self.api_url}/users?{query}", Accept=PAGINATION)
-            items = page["items"]
-            if items:
-                yield items
             following = page["_pagination"].get("next")
-            if not following or not items:
+            prefetch = (
+                asyncio.ensure_future(self._page(following["offset"], page_size))
+                if following and page["items"]
+                else None
+            )
+            try:
+                if page["items"]:
+                    yield page["items"]
+            except BaseException:
+                if prefetch:
+                    prefetch.cancel()
+                raise
+            if prefetch is None:
                 return
-            offset = following["offset"]
+            page = await prefetch
 
     def server_url(self, server: dict[str, Any], path: str) -> str:
         return f"{self.public_url}{server['url']}{path}"
 
     async def server_get(self, server: dict[str, Any], path: str, timeout: float) -> Any:
-        return await self.fetch(self.server_url(server, path), timeout=timeout)
+        return await self.fetch("GET", self.server_url(server, path), timeout=timeout)
 
     async def shutdown_server(self, server: dict[str, Any], timeout: float) -> None:
         """Ask the server to shut itself down (a stop: the workspace and its files stay)."""
         try:
-            await self.fetch(self.server_url(server, "api/shutdown"), method="POST", body={}, timeout=timeout)
-        except HTTPClientError as e:
-            # 599: the server went away while answering, which is what we asked for
-            if e.code != 599:
-                raise
+            await self.fetch("POST", self.server_url(server, "api/shutdown"), timeout=timeout, json={})
+        except aiohttp.ServerDisconnectedError:
+            # it went away while answering, which is what we asked for
+            pass
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()

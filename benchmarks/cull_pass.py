@@ -1,0 +1,212 @@
+"""One cull pass over N running servers: the Workspaces culler against jupyterhub-idle-culler 2.x.
+
+Both run against the same stand-in of the hub, in a separate process on
+loopback: it serves the hub's ``GET /hub/api/users?state=ready`` JSON pages
+(JupyterHub 6 pagination) for N users with one running named server each,
+half of them idle past the timeout, and answers the stop requests (idle-culler:
+``DELETE /hub/api/users/{u}/servers/{s}``; ours: ``POST /user/{u}/{s}/api/shutdown``,
+which on a real hub goes through the proxy to the server). The stand-in never
+changes state, so both cullers see the same hub, and it counts every request.
+
+Both decide on the hub-activity signal alone (our server probe is off) with
+the same timeout and the same concurrency, and must stop exactly the same
+servers. Last line::
+
+    RESULT cull_pass n=<N> ours_s=<x> peer_s=<y> ratio=<x/y> ours_requests=<a> peer_requests=<b>
+
+Run: ``.venv/bin/python benchmarks/cull_pass.py --n 5000``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qs, urlparse
+
+TIMEOUT_S = 3600
+CONCURRENCY = 10
+PAGE_SIZE = 200
+
+
+# -- the stand-in hub (runs in its own process) -------------------------------
+
+
+def serve(port: int, n: int) -> None:
+    from tornado import web
+    from tornado.ioloop import IOLoop
+
+    now = datetime.now(timezone.utc)
+    users = []
+    for i in range(n):
+        idle = (2 * TIMEOUT_S) if i % 2 == 0 else 60  # every other server is idle
+        server = {
+            "name": "ws",
+            "full_name": f"user{i}/ws",
+            "ready": True,
+            "pending": None,
+            "stopped": False,
+            "url": f"/user/user{i}/ws/",
+            "started": (now - timedelta(days=1)).isoformat().replace("+00:00", "Z"),
+            "last_activity": (now - timedelta(seconds=idle)).isoformat().replace("+00:00", "Z"),
+            "user_options": {"image": "jupyter-minimal", "profile": "cpu-small"},
+            "progress_url": f"/hub/api/users/user{i}/servers/ws/progress",
+        }
+        users.append({"kind": "user", "name": f"user{i}", "admin": False, "groups": [], "servers": {"ws": server}})
+    counts: dict[str, int] = {}
+    stopped: list[str] = []
+
+    class Base(web.RequestHandler):
+        def prepare(self) -> None:
+            key = f"{self.request.method} {self.request.path.split('/')[3] if self.request.path.startswith('/hub/api/') else 'server'}"
+            counts[key] = counts.get(key, 0) + 1
+
+    class Root(Base):
+        def get(self) -> None:
+            self.write({"version": "6.1.1"})
+
+    class Users(Base):
+        def get(self) -> None:
+            q = parse_qs(urlparse(self.request.uri).query)
+            offset, limit = int(q.get("offset", ["0"])[0]), int(q.get("limit", [str(PAGE_SIZE)])[0])
+            items = users[offset : offset + limit]
+            if "application/jupyterhub-pagination+json" in self.request.headers.get("Accept", ""):
+                nxt = offset + limit
+                url = f"{self.request.protocol}://{self.request.host}/hub/api/users?state=ready&offset={nxt}&limit={limit}"
+                following = {"offset": nxt, "limit": limit, "url": url} if nxt < len(users) else None
+                self.write({"items": items, "_pagination": {"offset": offset, "limit": limit, "total": len(users), "next": following}})
+            else:
+                self.set_header("Content-Type", "application/json")
+                self.write(json.dumps(items))
+
+    class HubStop(Base):
+        def delete(self, user: str, name: str) -> None:
+            stopped.append(f"{user}/{name}")
+            self.set_status(204)
+
+    class ServerShutdown(Base):
+        def post(self, user: str, name: str) -> None:
+            stopped.append(f"{user}/{name}")
+            self.write({})
+
+    class Control(web.RequestHandler):
+        def get(self) -> None:
+            self.write({"counts": counts, "stopped": sorted(stopped)})
+
+        def delete(self) -> None:
+            counts.clear()
+            stopped.clear()
+
+    app = web.Application(
+        [
+            (r"/hub/api/", Root),
+            (r"/hub/api/users", Users),
+            (r"/hub/api/users/([^/]+)/servers/([^/]+)", HubStop),
+            (r"/user/([^/]+)/([^/]+)/api/shutdown", ServerShutdown),
+            (r"/_control", Control),
+        ]
+    )
+    app.listen(port, "127.0.0.1")
+    IOLoop.current().start()
+
+
+# -- the two cullers -------------------------------------------------------------
+
+
+async def run_ours(base: str) -> None:
+    from culler.cull import Culler
+    from culler.hub import HubClient
+    from workspaces.config import CullingPolicy
+
+    policy = CullingPolicy(
+        default_timeout=TIMEOUT_S, startup_grace=0, probe=False, concurrency=CONCURRENCY, page_size=PAGE_SIZE
+    )
+    client = HubClient(f"{base}/hub/api", base, "bench-token", connections=CONCURRENCY)
+    try:
+        await Culler(client, policy, catalog=None).run_pass()
+    finally:
+        await client.close()
+
+
+async def run_peer(base: str) -> None:
+    from jupyterhub_idle_culler import cull_idle
+
+    await cull_idle(
+        f"{base}/hub/api",
+        "bench-token",
+        TIMEOUT_S,
+        logging.getLogger("idle-culler"),
+        concurrency=CONCURRENCY,
+        api_page_size=PAGE_SIZE,
+    )
+
+
+def control(base: str, method: str = "GET") -> dict:
+    import requests
+
+    r = requests.request(method, f"{base}/_control", timeout=30)
+    return r.json() if method == "GET" else {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=5000, help="running servers (default 5000)")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.n)
+        return
+    if args.n < 1:
+        parser.error("--n must be at least 1")
+    logging.basicConfig(level=logging.WARNING)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    standin = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--n", str(args.n)], start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                control(base)
+                break
+            except Exception:
+                if time.monotonic() > deadline or standin.poll() is not None:
+                    raise SystemExit("the stand-in hub did not start")
+                time.sleep(0.1)
+
+        results = {}
+        for name, run in (("ours", run_ours), ("peer", run_peer), ("ours", run_ours), ("peer", run_peer)):
+            control(base, "DELETE")
+            started = time.perf_counter()
+            asyncio.run(run(base))
+            elapsed = time.perf_counter() - started
+            seen = control(base)
+            # keep the second of two runs each: the first warms imports and caches
+            results[name] = (elapsed, sum(seen["counts"].values()), seen["stopped"], seen["counts"])
+            print(f"{name}: {elapsed:.3f}s, {sum(seen['counts'].values())} requests {seen['counts']}, {len(seen['stopped'])} stopped", flush=True)
+    finally:
+        os.kill(standin.pid, signal.SIGTERM)
+        standin.wait(10)
+
+    ours, peer = results["ours"], results["peer"]
+    if ours[2] != peer[2]:
+        raise SystemExit(f"the cullers disagree: ours stopped {len(ours[2])}, peer {len(peer[2])}")
+    print(f"same decisions: both stopped the same {len(ours[2])} of {args.n} servers")
+    print(
+        f"RESULT cull_pass n={args.n} ours_s={ours[0]:.3f} peer_s={peer[0]:.3f} ratio={ours[0] / peer[0]:.3f} "
+        f"ours_requests={ours[1]} peer_requests={peer[1]}"
+    )
+
+
+if __name__ == "__main__":
+    main()
