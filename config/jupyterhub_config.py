@@ -50,6 +50,8 @@ c.ConfigurableHTTPProxy.command = proxy
 c.JupyterHub.db_url = launch.data.db_url
 c.JupyterHub.cookie_secret_file = str(launch.data.cookie_secret_file)
 c.JupyterHub.pid_file = str(launch.data.pid_file)
+# where a restarted hub finds a proxy left by a hub that was killed
+c.ConfigurableHTTPProxy.pid_file = str(launch.data.proxy_pid_file)
 
 # A hub restart must not stop anybody's work; the hub finds servers again from their state.
 c.JupyterHub.cleanup_servers = False

@@ -32,6 +32,19 @@ class DataDir:
         return self.path / "jupyterhub.pid"
 
     @property
+    def proxy_pid_file(self) -> Path:
+        return self.path / "jupyterhub-proxy.pid"
+
+    def stale_proxy_pid(self) -> int | None:
+        """The proxy a killed hub left running, if any (the next hub stops it)."""
+        try:
+            pid = int(self.proxy_pid_file.read_text().strip())
+            os.kill(pid, 0)
+        except (OSError, ValueError):
+            return None
+        return pid
+
+    @property
     def workspaces(self) -> Path:
         """Parent of every workspace folder."""
         return self.path / "workspaces"

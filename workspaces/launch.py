@@ -92,11 +92,10 @@ def proxy_command() -> list[str]:
 def check_ports_free(launch: Launch) -> None:
     """Fail with one line, not a proxy traceback, when a port is taken."""
     hub = launch.config.settings.hub
-    ports = [
-        ("port", hub.ip, launch.port),
-        ("hub_port", hub.hub_ip, hub.hub_port),
-        ("proxy_api_port", "127.0.0.1", hub.proxy_api_port),
-    ]
+    ports = [("hub_port", hub.hub_ip, hub.hub_port)]
+    # A proxy left by a killed hub holds these two; JupyterHub stops it at start.
+    if launch.data.stale_proxy_pid() is None:
+        ports += [("port", hub.ip, launch.port), ("proxy_api_port", "127.0.0.1", hub.proxy_api_port)]
     if launch.config.settings.culling.enabled:
         ports.append(("culling.port", "127.0.0.1", launch.config.settings.culling.port))
     for what, ip, port in ports:

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from ..support.hub import Hub
+from ..support.hub import Hub, wait_for
 
 pytestmark = pytest.mark.hub
 
@@ -40,3 +40,25 @@ def test_running_workspace_survives_a_hub_restart(restartable_hub: Hub, how):
     hub.api("DELETE", "/users/ivy/servers/long-job")
     hub.wait_stopped("ivy", "long-job")
     assert hub.workspace_folder("ivy", "long-job").exists()
+
+
+def test_a_killed_hub_leaves_no_culler_behind(tmp_path):
+    hub = Hub(tmp_path).start()
+    try:
+        wait_for(lambda: hub._pids_listening_on(hub.culler_port), 20, "the culler to listen")
+        [culler] = hub._pids_listening_on(hub.culler_port)
+        os.kill(hub.proc.pid, signal.SIGKILL)
+        hub.proc.wait(10)
+
+        def gone() -> bool:
+            try:
+                os.kill(culler, 0)
+            except ProcessLookupError:
+                return True
+            return open(f"/proc/{culler}/stat").read().split()[2] == "Z"
+
+        wait_for(gone, 10, "the orphaned culler to exit")
+        hub.start()  # and the restarted hub starts a fresh one on the same port
+        wait_for(lambda: hub._pids_listening_on(hub.culler_port), 20, "the new culler to listen")
+    finally:
+        hub.shutdown()

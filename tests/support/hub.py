@@ -163,9 +163,16 @@ class Hub:
         except subprocess.TimeoutExpired:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
-        # The hub stops the proxy it started; make sure, by PID.
-        for pid in self._pids_listening_on(self.port):
-            _kill(pid)
+        if sig == signal.SIGKILL:
+            return  # a killed hub leaves its proxy behind, as in real life
+        # The hub stops the proxy and the culler it started; make sure, by PID.
+        self.reap()
+
+    def reap(self) -> None:
+        """Stop by PID what listens on this hub's proxy and culler ports."""
+        for port in (self.port, self.proxy_api_port, self.culler_port):
+            for pid in self._pids_listening_on(port):
+                _kill(pid)
 
     def shutdown(self) -> None:
         """Stop every workspace, then the hub, then anything left behind."""
@@ -178,6 +185,7 @@ class Hub:
             except requests.RequestException:
                 pass
         self.stop()
+        self.reap()
         for pid in self.workspace_pids():
             _kill(pid)
 
