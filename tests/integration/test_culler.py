@@ -165,29 +165,31 @@ def test_a_busy_kernel_is_not_stopped_until_it_is_idle(cull_hub: Hub):
     stopped(cull_hub, "cat", "train")
 
 
-def test_rules_match_in_order_gpu_workspaces_get_the_gpu_timeout(cull_hub: Hub):
+def test_a_gpu_workspace_is_culled_on_the_gpu_timeout_and_a_cpu_one_on_the_default(cull_hub: Hub):
     cull_hub.start_workspace("dan", "gpu", {"image": "cuda", "profile": "gpu-1"})
     cull_hub.start_workspace("dan", "cpu", {"image": "lab", "profile": "small"})
     time.sleep(2.5)
+    gpu_rules = [{"name": "gpu-short", "match": {"gpu": True}, "timeout": 2}]
     try:
-        out = cull_pass(
-            cull_hub,
-            default_timeout=3600,
-            rules=[
-                {"name": "gpu-short", "match": {"gpu": True}, "timeout": 2},
-                {"name": "never-reached", "match": {"user": "dan"}, "timeout": 1},
-            ],
-        )
+        out = cull_pass(cull_hub, default_timeout=3600, rules=gpu_rules)
         gpu, cpu = out["by_server"]["dan/gpu"], out["by_server"]["dan/cpu"]
         assert (gpu["action"], gpu["rule"], gpu["timeout"]) == ("stopped", "gpu-short", 2)
-        assert (cpu["action"], cpu["rule"]) == ("stopped", "never-reached")
-
+        assert (cpu["action"], cpu["rule"], cpu["timeout"]) == ("kept", "default", 3600)
         stopped(cull_hub, "dan", "gpu")
-        # the GPU is free again once the hub has noticed
+
+        # the CPU workspace goes once the default timeout is shorter than its idle time
+        out = cull_pass(cull_hub, default_timeout=2, rules=gpu_rules)
+        cpu = out["by_server"]["dan/cpu"]
+        assert (cpu["action"], cpu["rule"]) == ("stopped", "default")
+        stopped(cull_hub, "dan", "cpu")
+
+        # the GPU is free again once the hub has noticed the stop
         cull_hub.start_workspace("eve", "next-gpu", {"image": "cuda", "profile": "gpu-1"})
         cleanup(cull_hub, "eve", "next-gpu")
     finally:
-        stopped(cull_hub, "dan", "cpu")
+        for name in ("gpu", "cpu"):
+            if (cull_hub.server("dan", name) or {}).get("ready"):
+                cleanup(cull_hub, "dan", name)
 
 
 def test_the_default_timeout_applies_when_no_rule_matches(cull_hub: Hub):
