@@ -42,6 +42,13 @@ class _Authenticated(HubAuthenticated, web.RequestHandler):
         self.culler = culler
 
 
+class RootHandler(web.RequestHandler):
+    """Where the hub checks that the service is up; says where the rest is."""
+
+    def get(self) -> None:
+        self.write({"service": "workspaces-culler", "endpoints": ["metrics", "api/decisions"]})
+
+
 class MetricsHandler(_Authenticated):
     @web.authenticated
     def get(self) -> None:
@@ -130,6 +137,7 @@ class CullerApp(Application):
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/culler/")
         app = web.Application(
             [
+                (prefix, RootHandler),
                 (prefix + "metrics", MetricsHandler, {"culler": culler}),
                 (prefix + "api/decisions", DecisionsHandler, {"culler": culler}),
             ],
