@@ -50,7 +50,8 @@ class WorkspaceSpawnerMixin(LoggingConfigurable):
         config=True,
         help="""Path of workspaces.yaml (catalog, profiles, backend settings).
 
-        Empty: $WORKSPACES_CONFIG, else the repository's config/workspaces.yaml.
+        Empty: $WORKSPACES_CONFIG, else the built-in defaults (the repository's
+        images/catalog.yaml and config/profiles.yaml).
         """,
     )
 
