@@ -87,7 +87,7 @@ if culling.enabled:
         command=[
             sys.executable, "-m", "culler",
             f"--config={launch.config.path or ''}",
-            f"--public-url=http://127.0.0.1:{launch.port}",
+            f"--public-url={launch.url}",
         ],
         url=f"http://127.0.0.1:{culling.port}",
     )

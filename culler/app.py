@@ -131,7 +131,10 @@ class CullerApp(Application):
                 finally:
                     await culler.client.close()
 
-            report = asyncio.run(once())
+            try:
+                report = asyncio.run(once())
+            except Exception as e:  # the hub is down, the token is refused, ...
+                self.fail([f"cull pass failed: {type(e).__name__}: {e}"])
             print(json.dumps({"report": report.__dict__, "decisions": culler.decisions_json()}))
             return
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/culler/")

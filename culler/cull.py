@@ -13,7 +13,7 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from workspaces.catalog import Catalog
@@ -29,6 +29,9 @@ log = logging.getLogger("workspaces.culler")
 # The last stop of each workspace is remembered for explanations; the oldest
 # are forgotten past this many, so memory does not grow with history.
 MAX_CULLED_RECORDS = 10_000
+
+# Hub activity up to this long after our own probe may be the probe's echo.
+PROBE_ECHO_S = 5
 
 # After asking a server to shut down, leave it alone this long while the hub
 # notices (it polls servers every 30 s by default).
@@ -81,8 +84,21 @@ class Culler:
         self.decisions: dict[str, Decision] = {}  # running workspaces, from the last pass
         self.culled: OrderedDict[str, Decision] = OrderedDict()  # last stop of each workspace
         self._stop_requested: dict[str, float] = {}
+        self._probed_at: dict[str, datetime] = {}  # when each running workspace was last probed
+        self._running = False
 
-    async def run_pass(self, now: datetime | None = None) -> PassReport:
+    async def run_pass(self, now: datetime | None = None) -> PassReport | None:
+        """One pass; None if the previous one is still running (passes never overlap)."""
+        if self._running:
+            log.warning("Cull pass skipped: the previous pass is still running")
+            return None
+        self._running = True
+        try:
+            return await self._run_pass(now)
+        finally:
+            self._running = False
+
+    async def _run_pass(self, now: datetime | None) -> PassReport:
         started = time.perf_counter()
         requests_before = self.client.requests
         now = now or datetime.now(timezone.utc)
@@ -116,9 +132,10 @@ class Culler:
         for key in list(self.decisions):
             if key not in seen:
                 del self.decisions[key]
-        for key in list(self._stop_requested):
-            if key not in seen:
-                del self._stop_requested[key]
+        for remembered in (self._stop_requested, self._probed_at):
+            for key in list(remembered):
+                if key not in seen:
+                    del remembered[key]
         report.requests = self.client.requests - requests_before
         report.seconds = time.perf_counter() - started
         self.metrics.pass_duration.observe(report.seconds)
@@ -142,21 +159,28 @@ class Culler:
         if requested is not None and time.monotonic() - requested < STOP_SETTLE_S:
             return decision("kept", "stop already requested; waiting for the hub to notice", None)
 
+        if v.timeout is None:
+            return decision("kept", "exempt", None)
         started = parse_time(server.get("started"))
         age = (now - started).total_seconds() if started else None
         if age is not None and self.policy.max_age is not None and age > self.policy.max_age:
             return await self.stop(key, server, decision("stopped", f"older than max_age ({age:.0f}s)", None), report)
-        if v.timeout is None:
-            return decision("kept", "exempt", None)
         if age is not None and age < self.policy.startup_grace:
             return decision("kept", "in its startup grace period", None)
 
         last = (await self.hub_signal.observe(server)).last_activity
+        probed = self._probed_at.get(key)
+        if last is not None and probed is not None and last <= probed + timedelta(seconds=PROBE_ECHO_S):
+            # Our own probe went through the proxy, which reports it to the hub
+            # as activity: that figure says nothing about the user.
+            last = None
         idle = (now - last).total_seconds() if last else None
         if idle is not None and idle < v.timeout:
             return decision("kept", "active", idle)
 
         # Idle by the hub's figure: ask the server itself before stopping anything.
+        if self.extra_signals:
+            self._probed_at[key] = now
         for signal in self.extra_signals:
             try:
                 seen = await signal.observe(server)

@@ -58,9 +58,10 @@ class ServerProbe:
 
     async def observe(self, server: dict[str, Any]) -> Observation:
         try:
-            status = await self.client.server_get(server, "api/status", self.timeout)
-            kernels = await self.client.server_get(server, "api/kernels", self.timeout)
-            terminals = await self.client.server_get(server, "api/terminals", self.timeout)
+            # no_track_activity: the probe itself must not look like a user
+            status = await self.client.server_get(server, "api/status?no_track_activity=1", self.timeout)
+            kernels = await self.client.server_get(server, "api/kernels?no_track_activity=1", self.timeout)
+            terminals = await self.client.server_get(server, "api/terminals?no_track_activity=1", self.timeout)
         except Exception as e:  # any failure: unreachable, 5xx, timeout, not JSON
             raise ProbeFailed(f"{type(e).__name__}: {e}") from None
         busy = [k for k in kernels if k.get("execution_state") == "busy"]

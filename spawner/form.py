@@ -34,9 +34,11 @@ def render_options_form(
     default_image = catalog.default_image(groups, backend)
     default_profile = catalog.default_profile(groups)
     # the last spec is preselected only if it is still on offer
+    # (user_options can be anything JSON: PATCH .../servers/{name} stores it unchecked)
     runnable = {i.id for i in images if i.unavailable_reason(backend) is None}
-    selected_image = previous.get("image") if previous.get("image") in runnable else None
-    selected_profile = previous.get("profile") if previous.get("profile") in {p.id for p in profiles} else None
+    image, profile = previous.get("image"), previous.get("profile")
+    selected_image = image if isinstance(image, str) and image in runnable else None
+    selected_profile = profile if isinstance(profile, str) and profile in {p.id for p in profiles} else None
     return _TEMPLATES.get_template("options_form.html").render(
         # unavailable images are shown (greyed out, with the reason), hidden ones are not
         images=images,

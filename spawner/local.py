@@ -13,6 +13,7 @@ state across hub restarts come from there). What this adds:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import resource
 import shutil
@@ -191,4 +192,17 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         folder = self.workspace_dir()
         if folder.exists():
             self.log.info("Deleting workspace folder %s of %s", folder, self._log_name)
-            shutil.rmtree(folder)
+            # in a thread: a large folder must not freeze the hub's event loop
+            await asyncio.to_thread(shutil.rmtree, folder)
+
+    async def rename(self, old_name: str, new_name: str) -> None:
+        """The workspace is renamed (it is stopped): its folder follows it."""
+        root = Path(self.workspaces_root).resolve()
+        old = root / workspace_name(self.user.name, old_name, MAX_FOLDER_NAME)
+        new = root / workspace_name(self.user.name, new_name, MAX_FOLDER_NAME)
+        if new.exists():
+            # never merge into, or overwrite, files that are not this workspace's
+            raise web.HTTPError(409, f"a folder for {self.user.name}/{new_name} already exists at {new}; move it away first")
+        if old.exists():
+            self.log.info("Moving workspace folder %s -> %s", old, new)
+            old.rename(new)

@@ -84,6 +84,14 @@ class LocalRuntime(Model):
     def _one_way(self) -> LocalRuntime:
         if (self.python is None) == (self.command is None):
             raise ValueError("set exactly one of python or command")
+        # The server starts in the workspace folder: a relative path would
+        # point somewhere else there than where the admin meant.
+        if self.python is not None and self.python != "default" and not os.path.isabs(os.path.expanduser(self.python)):
+            raise ValueError(f"python must be 'default' or an absolute path, not {self.python!r}")
+        if self.command is not None:
+            program = os.path.expanduser(self.command[0])
+            if "/" in program and not os.path.isabs(program):
+                raise ValueError(f"command[0] must be a program on PATH or an absolute path, not {self.command[0]!r}")
         return self
 
     def argv(self) -> list[str]:

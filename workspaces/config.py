@@ -143,7 +143,7 @@ class CullRule(Model):
     name: str | None = Field(None, description="How decisions name this rule; default rules[i].")
     match: CullMatch
     timeout: Duration | None = Field(None, description="Idle time after which the workspace is stopped.")
-    exempt: bool = Field(False, description="Never stop what this rule matches.")
+    exempt: bool = Field(False, description="Never stop what this rule matches (max_age included).")
 
     @model_validator(mode="after")
     def _one_effect(self) -> CullRule:
@@ -180,6 +180,13 @@ class WorkspacesConfig(Model):
     local: LocalSettings = LocalSettings()
     culling: CullingPolicy = CullingPolicy()
     named_server_limit_per_user: int = Field(0, ge=0, description="0 means no limit.")
+
+    @model_validator(mode="after")
+    def _culler_port_is_free(self) -> WorkspacesConfig:
+        hub = self.hub
+        if self.culling.enabled and self.culling.port in (hub.port, hub.hub_port, hub.proxy_api_port):
+            raise ValueError(f"culling.port {self.culling.port} is also one of the hub's ports")
+        return self
     # Catalog and profiles are validated by workspaces.catalog; here they are
     # only located: inline content, or a path relative to this file.
     catalog: Annotated[Any, BeforeValidator(_catalog_source)] = str(REPO_ROOT / "images" / "catalog.yaml")
@@ -205,9 +212,11 @@ class LoadedConfig:
 def read_yaml(path: Path) -> Any:
     """Parse a YAML file; a syntax error becomes a ConfigError with line and column."""
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise ConfigError([Issue("", f"cannot read file: {e.strerror}")], source=str(path)) from None
+    except UnicodeDecodeError as e:
+        raise ConfigError([Issue("", f"not UTF-8 text (byte {e.start})")], source=str(path)) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -231,4 +240,9 @@ def load_config(path: str | os.PathLike[str] | None) -> LoadedConfig:
         settings = WorkspacesConfig.model_validate(data)
     except ValidationError as e:
         raise ConfigError(issues_from_pydantic(e, WorkspacesConfig), source=str(path)) from None
-    return LoadedConfig(path, settings)
+    loaded = LoadedConfig(path, settings)
+    extra = settings.hub.extra_config
+    if extra and not loaded.resolve(extra).is_file():
+        # traitlets would skip a missing file without a word
+        raise ConfigError([Issue("hub.extra_config", f"no such file: {loaded.resolve(extra)}")], source=str(path))
+    return loaded

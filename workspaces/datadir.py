@@ -1,7 +1,8 @@
 """The data directory: hub database, secrets, generated passwords, workspace folders.
 
-Everything the embedded default writes lives under one folder (``./data`` by
-default), so a user can find it, back it up or remove it.
+Everything the embedded default writes lives under one folder (``./data`` in
+the directory the hub is started from, by default), so a user can find it,
+back it up or remove it.
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ import os
 import secrets
 from pathlib import Path
 
-from .config import REPO_ROOT
-
-DEFAULT_DATA_DIR = REPO_ROOT / "data"
 
 
 class DataDir:

@@ -69,10 +69,13 @@ def prepare(
         configured = loaded.settings.hub.data_dir
         data_dir = loaded.resolve(configured) if configured else Path.cwd() / "data"
     data = DataDir(data_dir)
-    data.ensure()
     launch = Launch(loaded, catalog, data, port or loaded.settings.hub.port)
-    # Generate the passwords now, so they exist before anyone needs them.
-    launch.admin_password, launch.user_password  # noqa: B018
+    try:
+        data.ensure()
+        # Generate the passwords now, so they exist before anyone needs them.
+        launch.admin_password, launch.user_password  # noqa: B018
+    except OSError as e:
+        raise LaunchError(f"cannot use {data.path} as the data directory: {e.strerror}") from None
     return launch
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 from ..support.hub import REPO, WORKSPACES, free_ports
@@ -74,3 +76,23 @@ def test_a_bad_port_argument_is_a_usage_error(tmp_path: Path):
     result = run("up", "--port", "99999", "--data-dir", str(tmp_path))
     assert result.returncode == 2
     assert "--port must be between 1 and 65535" in result.stderr
+
+
+def test_up_with_an_unusable_data_dir_is_one_line(tmp_path: Path):
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    result = run("up", "--config", str(REPO / "config" / "workspaces.yaml"), "--data-dir", str(not_a_dir))
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"workspaces: error: cannot use {not_a_dir} as the data directory: File exists"
+
+
+def test_a_culler_pass_without_a_hub_is_one_line(tmp_path: Path):
+    port = free_ports(1)[0]
+    result = subprocess.run(
+        [sys.executable, "-m", "culler", f"--config={REPO / 'config' / 'workspaces.yaml'}", f"--api-url=http://127.0.0.1:{port}/hub/api", "--once"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "JUPYTERHUB_API_TOKEN": "x"},
+    )
+    assert result.returncode == 1
+    [line] = [l for l in result.stderr.splitlines() if "error" in l]
+    assert line.startswith("workspaces-culler: error: cull pass failed: ClientConnectorError")
+    assert "Traceback" not in result.stderr

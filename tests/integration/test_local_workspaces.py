@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from ..support.hub import Hub, process_data_limit, process_env
+from ..support.hub import Hub, listening_addresses, process_data_limit, process_env
 
 pytestmark = pytest.mark.hub
 
@@ -65,12 +65,17 @@ def test_server_runs_in_its_own_folder_with_the_profile_limits(hub, alice_worksp
 
 
 def test_server_listens_on_loopback_only(hub, alice_workspace):
-    server = hub.server("alice", "analysis")
-    assert server["url"] == "/user/alice/analysis/"
     pid = hub.state("alice", "analysis")["pid"]
-    assert "--allow-root" in open(f"/proc/{pid}/cmdline").read().split("\0") or os.geteuid() != 0
-    env = process_env(pid)
-    assert env["JUPYTERHUB_SERVICE_URL"].startswith("http://127.0.0.1:")
+    url = process_env(pid)["JUPYTERHUB_SERVICE_URL"]
+    assert url.startswith("http://127.0.0.1:")
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    assert listening_addresses(port) == {"127.0.0.1"}
+
+
+def test_server_gets_allow_root_exactly_when_the_hub_is_root(hub, alice_workspace):
+    pid = hub.state("alice", "analysis")["pid"]
+    args = open(f"/proc/{pid}/cmdline").read().split("\0")
+    assert ("--allow-root" in args) == (os.geteuid() == 0)
 
 
 def test_another_user_cannot_reach_the_workspace(hub, alice_workspace):
@@ -118,6 +123,28 @@ def test_stop_keeps_files_and_delete_removes_the_folder(hub):
     hub.wait_stopped(user, name)
     assert hub.server(user, name) is None
     assert not folder.exists()
+
+
+def test_renaming_a_stopped_workspace_moves_its_folder(hub):
+    user = "ren"
+    hub.start_workspace(user, "draft", {"image": "lab"})
+    write_file(hub, user, "draft", "keep.txt", "mine")
+    hub.api("DELETE", f"/users/{user}/servers/draft")
+    hub.wait_stopped(user, "draft")
+
+    r = hub.api("PATCH", f"/users/{user}/servers/draft", token=hub.user_token(user), json={"name": "final"})
+    assert r.status_code == 200, r.text
+    assert not hub.workspace_folder(user, "draft").exists()
+    assert (hub.workspace_folder(user, "final") / "keep.txt").read_text() == "mine"
+
+    # a folder already in the way is never merged into or overwritten
+    hub.workspace_folder(user, "taken").mkdir()
+    r = hub.api("PATCH", f"/users/{user}/servers/final", token=hub.user_token(user), json={"name": "taken"})
+    assert r.status_code == 409
+    assert "already exists" in r.json()["message"]
+    assert (hub.workspace_folder(user, "final") / "keep.txt").exists()
+    hub.api("DELETE", f"/users/{user}/servers/final", json={"remove": True})
+    hub.wait_stopped(user, "final")
 
 
 @pytest.mark.parametrize(

@@ -340,6 +340,23 @@ def _kill(pid: int, timeout: float = 5) -> None:
         pass
 
 
+def listening_addresses(port: int) -> set[str]:
+    """The local addresses with a listening TCP socket on ``port``, as dotted IPv4 or IPv6."""
+    import ipaddress
+
+    found = set()
+    for table, size in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, hex_port = fields[1].rsplit(":", 1)
+            if fields[3] == "0A" and int(hex_port, 16) == port:
+                raw = bytes.fromhex(address)
+                # /proc prints each 32-bit word in host (little-endian) order
+                raw = b"".join(raw[i : i + 4][::-1] for i in range(0, size, 4))
+                found.add(str(ipaddress.ip_address(raw)))
+    return found
+
+
 def process_env(pid: int) -> dict[str, str]:
     raw = Path(f"/proc/{pid}/environ").read_bytes()
     pairs = (item.split(b"=", 1) for item in raw.split(b"\0") if b"=" in item)

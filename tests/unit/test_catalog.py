@@ -225,3 +225,17 @@ def test_hub_settings_stay_as_at_start_when_the_config_file_changes(tmp_path):
     bump(config, "catalog: catalog.yaml\nprofiles: profiles.yaml\nlocal: {gpus: none}\n")
     store.current()
     assert store.config.settings.local.gpus == "auto"
+
+
+def test_a_relative_local_python_is_refused(tmp_path):
+    bad = GOOD_IMAGES.replace("local: {python: default}\n  - id: team-only", "local: {python: venv/bin/python}\n  - id: team-only")
+    [line] = catalog_issues(tmp_path, images=bad)
+    assert line.endswith("images[0].local: python must be 'default' or an absolute path, not 'venv/bin/python' (entry 'lab')")
+
+
+def test_a_relative_command_is_refused_but_a_program_on_path_is_fine(tmp_path):
+    bad = GOOD_IMAGES.replace("local: {python: default}\n  - id: team-only", "local: {command: [./serve]}\n  - id: team-only")
+    [line] = catalog_issues(tmp_path, images=bad)
+    assert "command[0] must be a program on PATH or an absolute path, not './serve'" in line
+    ok = GOOD_IMAGES.replace("local: {python: default}\n  - id: team-only", "local: {command: [jupyterhub-singleuser]}\n  - id: team-only")
+    assert load_catalog(load_config(setup_files(tmp_path, images=ok))).image("lab").local.command == ["jupyterhub-singleuser"]

@@ -109,3 +109,19 @@ def test_missing_file_is_a_config_error(tmp_path):
 def test_every_error_is_reported_not_just_the_first(tmp_path):
     issues = issues_of(write(tmp_path, "hub:\n  port: x\n  ip: 5\nnamed_server_limit_per_user: -1\n"))
     assert len(issues) == 3
+
+
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path):
+    path = tmp_path / "workspaces.yaml"
+    path.write_bytes(b"hub:\n  ip: \xff\xfe\n")
+    assert issues_of(path) == ["not UTF-8 text (byte 11)"]
+
+
+def test_culler_port_must_not_clash_with_the_hub(tmp_path):
+    [issue] = issues_of(write(tmp_path, "culling:\n  port: 8000\n"))
+    assert issue == "culling.port 8000 is also one of the hub's ports"
+
+
+def test_a_missing_extra_config_is_named(tmp_path):
+    [issue] = issues_of(write(tmp_path, "hub:\n  extra_config: nope.py\n"))
+    assert issue == f"hub.extra_config: no such file: {tmp_path / 'nope.py'}"

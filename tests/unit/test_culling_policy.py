@@ -173,9 +173,43 @@ def test_memory_follows_running_workspaces_not_history():
     assert set(culler.decisions) == {"u/b"}
 
 
-def test_pages_are_read_one_at_a_time():
-    users = [{"name": f"u{i}", "servers": {"s": server("s", 10, 900)}} for i in range(25)]
-    client = FakeClient(users)
-    culler = Culler(client, CullingPolicy.model_validate({"page_size": 10, "startup_grace": 0}), CATALOG, signals=[])
-    report = asyncio.run(culler.run_pass(now=NOW))
-    assert report.inspected == 25 and report.requests == 3
+def test_exempt_wins_over_max_age():
+    policy = {"max_age": 60, "startup_grace": 0, "rules": [{"match": {"user": "u"}, "exempt": True}]}
+    culler, client, _ = run(policy, [server("old", 7200, 7200)])
+    assert client.shutdowns == [] and culler.decisions["u/old"].reason == "exempt"
+
+
+def test_hub_activity_that_echoes_our_own_probe_does_not_count():
+    # pass 1: idle by the hub, the server says active 5 s ago: kept
+    recent = FixedSignal(Observation(last_activity=NOW - timedelta(seconds=5)))
+    client = FakeClient([{"name": "u", "servers": {"s": server("s", 700, 900)}}])
+    culler = Culler(client, CullingPolicy.model_validate({"default_timeout": 60, "startup_grace": 0}), CATALOG, signals=[recent])
+    asyncio.run(culler.run_pass(now=NOW))
+    assert culler.decisions["u/s"].reason == "active (fake)"
+    # pass 2, 2 minutes later: the hub now reports activity at the time of our probe;
+    # the server itself has seen nothing since: stopped, not kept on the echo
+    later = NOW + timedelta(seconds=120)
+    echo = server("s", 700, 900)
+    echo["last_activity"] = NOW.isoformat()
+    client.users = [{"name": "u", "servers": {"s": echo}}]
+    recent.result = Observation(last_activity=NOW - timedelta(seconds=5))
+    asyncio.run(culler.run_pass(now=later))
+    assert client.shutdowns == ["/user/u/s/"]
+
+
+def test_passes_never_overlap():
+    class SlowClient(FakeClient):
+        async def ready_users(self, page_size):
+            await asyncio.sleep(0.2)
+            async for page in super().ready_users(page_size):
+                yield page
+
+    client = SlowClient([{"name": "u", "servers": {"s": server("s", 10, 900)}}])
+    culler = Culler(client, CullingPolicy.model_validate({"startup_grace": 0}), CATALOG, signals=[])
+
+    async def two_at_once():
+        return await asyncio.gather(culler.run_pass(now=NOW), culler.run_pass(now=NOW))
+
+    first, second = asyncio.run(two_at_once())
+    assert first is not None and first.inspected == 1
+    assert second is None

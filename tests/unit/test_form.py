@@ -93,3 +93,9 @@ def test_gpu_profiles_the_machine_cannot_serve_are_disabled():
     assert re.search(r'value="g"[^>]*\bdisabled\b', html)
     assert "Unavailable: needs 1 GPU(s), this machine has 0" in html
     assert checked(html, "profile") == []  # the default cannot be preselected
+
+
+def test_user_options_of_the_wrong_type_do_not_break_the_form():
+    # PATCH /hub/api/users/{u}/servers/{s} stores any JSON object as user_options
+    html = render_options_form(CATALOG, [], "local", {"image": ["lab"], "profile": {"x": 1}})
+    assert checked(html, "image") == ["main"] and checked(html, "profile") == ["g"]

@@ -23,10 +23,12 @@ def iso(seconds_ago: float) -> str:
 class FakeServer(web.RequestHandler):
     """A jupyter server's /api/status, /api/kernels and /api/terminals, as configured."""
 
-    def initialize(self, answers: dict) -> None:
+    def initialize(self, answers: dict, queries: list) -> None:
         self.answers = answers
+        self.queries = queries
 
     def get(self, what: str) -> None:
+        self.queries.append(self.request.query)
         answer = self.answers[what]
         if isinstance(answer, int):
             raise web.HTTPError(answer)
@@ -34,9 +36,10 @@ class FakeServer(web.RequestHandler):
         self.write(json.dumps(answer))
 
 
-def probe(answers: dict | None, timeout: float = 2):
+def probe(answers: dict | None, timeout: float = 2, queries: list | None = None):
     async def go():
-        app = web.Application([(r"/user/u/s/api/(status|kernels|terminals)", FakeServer, {"answers": answers or {}})])
+        handler_args = {"answers": answers or {}, "queries": [] if queries is None else queries}
+        app = web.Application([(r"/user/u/s/api/(status|kernels|terminals)", FakeServer, handler_args)])
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -90,3 +93,9 @@ def test_a_500_is_a_probe_failure():
 def test_a_server_that_is_down_is_a_probe_failure():
     with pytest.raises(ProbeFailed):
         probe(None)
+
+
+def test_probes_do_not_count_as_activity_on_the_server():
+    queries: list = []
+    probe(IDLE, queries=queries)
+    assert queries == ["no_track_activity=1"] * 3

@@ -1,0 +1,59 @@
+"""The culler's HTTP client against a stand-in hub API on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from urllib.parse import parse_qs, urlparse
+
+from tornado import web
+
+from culler.hub import PAGINATION, HubClient
+
+USERS = [{"name": f"u{i}", "servers": {"s": {"ready": True}}} for i in range(25)]
+
+
+class Users(web.RequestHandler):
+    def initialize(self, log: list) -> None:
+        self.log = log
+
+    def get(self) -> None:
+        q = parse_qs(urlparse(self.request.uri).query)
+        self.log.append((q, self.request.headers.get("Authorization"), self.request.headers.get("Accept")))
+        offset, limit = int(q["offset"][0]), int(q["limit"][0])
+        following = {"offset": offset + limit, "limit": limit} if offset + limit < len(USERS) else None
+        self.write(json.dumps({"items": USERS[offset : offset + limit], "_pagination": {"next": following}}))
+
+
+def pages(page_size: int) -> tuple[list[list[dict]], list]:
+    log: list = []
+
+    async def go():
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        sock.close()
+        server = web.Application([(r"/hub/api/users", Users, {"log": log})]).listen(port, "127.0.0.1")
+        client = HubClient(f"http://127.0.0.1:{port}/hub/api", f"http://127.0.0.1:{port}", "secret")
+        try:
+            return [page async for page in client.ready_users(page_size)]
+        finally:
+            await client.close()
+            server.stop()
+
+    return asyncio.run(go()), log
+
+
+def test_ready_users_are_read_page_by_page():
+    got, log = pages(10)
+    assert [len(p) for p in got] == [10, 10, 5]
+    assert [u["name"] for p in got for u in p] == [u["name"] for u in USERS]
+    assert [q["offset"] for q, _, _ in log] == [["0"], ["10"], ["20"]]
+
+
+def test_requests_ask_for_ready_servers_with_the_token_and_pagination():
+    _, log = pages(100)
+    [(query, auth, accept)] = log
+    assert query["state"] == ["ready"] and query["limit"] == ["100"]
+    assert auth == "token secret" and accept == PAGINATION
