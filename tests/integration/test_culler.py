@@ -151,7 +151,7 @@ def kernel_state(hub: Hub, user: str, name: str, kernel: str) -> str:
 
 def test_a_busy_kernel_is_not_stopped_until_it_is_idle(cull_hub: Hub):
     cull_hub.start_workspace("cat", "train", {"image": "lab"})
-    kernel = asyncio.run(_run_in_kernel(cull_hub, "cat", "train", "import time; time.sleep(6)"))
+    kernel = asyncio.run(_run_in_kernel(cull_hub, "cat", "train", "import time; time.sleep(10)"))
     time.sleep(2.5)  # the hub's last_activity is now older than the timeout
 
     busy = cull_pass(cull_hub, default_timeout=2)
