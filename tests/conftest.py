@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from .support.hub import Hub
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+# kubernetes_asyncio reads the path in $KUBECONFIG once, when it is first
+# imported, and KubeSpawner insists on loading that file even when
+# k8s_api_host names the server. So, before anything imports it: a valid
+# kubeconfig for a dead address; each test points k8s_api_host at its stand-in.
+_KUBECONFIG = Path(tempfile.mkdtemp(prefix="workspaces-tests-")) / "kubeconfig"
+_KUBECONFIG.write_text(
+    yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "none", "cluster": {"server": "http://127.0.0.1:1"}}],
+            "contexts": [{"name": "none", "context": {"cluster": "none", "user": "none", "namespace": "default"}}],
+            "current-context": "none",
+            "users": [{"name": "none", "user": {"token": "none"}}],
+        }
+    )
+)
+os.environ["KUBECONFIG"] = str(_KUBECONFIG)
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import uuid
 from types import SimpleNamespace
 
 import pytest
-import yaml
 from jupyterhub.objects import Hub, Server
 from traitlets.config import Config
 
@@ -15,12 +14,9 @@ from ..support.k8s_apiserver import ApiServerThread
 
 
 @pytest.fixture
-def kubeconfig(tmp_path, monkeypatch):
+def api():
+    # $KUBECONFIG is set by tests/conftest.py; k8s_api_host points at this stand-in
     with ApiServerThread() as api:
-        path = tmp_path / "kubeconfig"
-        path.write_text(yaml.safe_dump(api.kubeconfig()))
-        # KubeSpawner loads a kubeconfig file even when k8s_api_host is set
-        monkeypatch.setenv("KUBECONFIG", str(path))
         yield api
 
 
@@ -52,19 +48,19 @@ async def lifecycle(api, namespace: str, **traits) -> tuple:
         await KubeSpawner._stop_all_reflectors()
 
 
-def test_kubespawner_starts_polls_and_stops_a_pod(kubeconfig):
+def test_kubespawner_starts_polls_and_stops_a_pod(api):
     namespace = f"ns-{uuid.uuid4().hex[:6]}"  # reflectors are per namespace and process
-    before, url, running, after = asyncio.run(lifecycle(kubeconfig, namespace))
+    before, url, running, after = asyncio.run(lifecycle(api, namespace))
     assert (before, running, after) == (1, None, 1)
     assert url == "http://127.0.0.1:8888"
-    calls = {(m, p) for m, p, _ in kubeconfig.store.requests}
+    calls = {(m, p) for m, p, _ in api.store.requests}
     assert ("POST", f"/api/v1/namespaces/{namespace}/pods") in calls
     assert ("DELETE", f"/api/v1/namespaces/{namespace}/pods/jupyter-alice") in calls
-    assert not kubeconfig.store.items("pods", namespace)
+    assert not api.store.items("pods", namespace)
 
 
-def test_kubespawner_keeps_the_pvc_on_stop(kubeconfig):
+def test_kubespawner_keeps_the_pvc_on_stop(api):
     namespace = f"ns-{uuid.uuid4().hex[:6]}"
-    asyncio.run(lifecycle(kubeconfig, namespace, storage_pvc_ensure=True, storage_capacity="1Gi"))
-    [pvc] = kubeconfig.store.items("persistentvolumeclaims", namespace)
+    asyncio.run(lifecycle(api, namespace, storage_pvc_ensure=True, storage_capacity="1Gi"))
+    [pvc] = api.store.items("persistentvolumeclaims", namespace)
     assert pvc["spec"]["resources"]["requests"]["storage"] == "1Gi"
