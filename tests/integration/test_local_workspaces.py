@@ -120,8 +120,7 @@ def test_stop_keeps_files_and_delete_removes_the_folder(hub):
 
     r = hub.api("DELETE", f"/users/{user}/servers/{name}", token=hub.user_token(user), json={"remove": True})
     assert r.status_code in (202, 204)
-    hub.wait_stopped(user, name)
-    assert hub.server(user, name) is None
+    hub.wait_removed(user, name)
     assert not folder.exists()
 
 
@@ -144,7 +143,7 @@ def test_renaming_a_stopped_workspace_moves_its_folder(hub):
     assert "already exists" in r.json()["message"]
     assert (hub.workspace_folder(user, "final") / "keep.txt").exists()
     hub.api("DELETE", f"/users/{user}/servers/final", json={"remove": True})
-    hub.wait_stopped(user, "final")
+    hub.wait_removed(user, "final")
 
 
 @pytest.mark.parametrize(

@@ -306,6 +306,10 @@ class Hub:
 
         wait_for(stopped, timeout, f"{user}/{name} to stop")
 
+    def wait_removed(self, user: str, name: str, timeout: float = 30) -> None:
+        """After DELETE with remove: the record goes once the stop has finished."""
+        wait_for(lambda: self.server(user, name) is None, timeout, f"{user}/{name} to be removed")
+
     def start_workspace(self, user: str, name: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
         r = self.api("POST", f"/users/{user}/servers/{name}", token=self.user_token(user), json=spec or {})
         assert r.status_code in (201, 202), r.text
