@@ -191,6 +191,7 @@ class Profile(Model):
     cpu: CpuResources = CpuResources()
     memory: MemoryResources = MemoryResources()
     gpu: GpuResources = GpuResources()
+    shm_size: Memory = Field(None, description="Memory-backed /dev/shm (Kubernetes backend); none: the runtime's default.")
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: list[Toleration] = Field(default_factory=list)
     groups: list[str] = Field(default_factory=list, description="Groups allowed; empty means everyone.")

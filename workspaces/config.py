@@ -122,6 +122,18 @@ class LocalSettings(Model):
     )
 
 
+class KubernetesSettings(Model):
+    """The Kubernetes backend (groundwork: not selectable as backend yet)."""
+
+    namespace: str = Field("workspaces", description="Namespace of every workspace when kubeflow is off.")
+    kubeflow: bool = Field(False, description="Put workspaces in the users' Kubeflow profile namespaces.")
+    storage_class: str | None = Field(None, description="StorageClass of workspace PVCs; none: the cluster default.")
+    storage_access_modes: list[Literal["ReadWriteOnce", "ReadWriteOncePod", "ReadWriteMany"]] = Field(
+        default_factory=lambda: ["ReadWriteOnce"], min_length=1
+    )
+    home_mount_path: str = Field("/home/jovyan", description="Where the workspace PVC is mounted.")
+
+
 class CullMatch(Model):
     """What a rule applies to; every key given must match."""
 
@@ -179,6 +191,7 @@ class WorkspacesConfig(Model):
     storage: StorageSettings = StorageSettings()
     local: LocalSettings = LocalSettings()
     culling: CullingPolicy = CullingPolicy()
+    kubernetes: KubernetesSettings = KubernetesSettings()
     named_server_limit_per_user: int = Field(0, ge=0, description="0 means no limit.")
 
     @model_validator(mode="after")
