@@ -359,6 +359,12 @@ class ObjectHandler(Handler):
                 return r
         raise ApiError(404, "NotFound", f"the server could not find the requested resource ({plural})")
 
+    def existing(self, res: Resource, namespace: str | None, name: str | None) -> dict:
+        obj = self.store.objects.get((res.plural, namespace or "", name or ""))
+        if obj is None:
+            raise ApiError(404, "NotFound", f'{res.plural} "{name}" not found', {"name": name, "kind": res.plural})
+        return obj
+
     def body(self) -> Any:
         try:
             return json.loads(self.request.body or b"{}")
@@ -370,10 +376,7 @@ class ObjectHandler(Handler):
             res, namespace, name, _ = self.parse()
             query = {k: v[-1] for k, v in parse_qs(self.request.query).items()}
             if name is not None:
-                obj = self.store.objects.get((res.plural, namespace or "", name))
-                if obj is None:
-                    raise ApiError(404, "NotFound", f'{res.plural} "{name}" not found', {"name": name, "kind": res.plural})
-                return self.reply(obj)
+                return self.reply(self.existing(res, namespace, name))
             if query.get("watch", "").lower() in ("true", "1"):
                 return await self.watch(res, namespace, query)
             items = [
@@ -467,10 +470,7 @@ class ObjectHandler(Handler):
     async def patch(self, _path: str) -> None:
         try:
             res, namespace, name, _ = self.parse()
-            key = (res.plural, namespace or "", name or "")
-            obj = self.store.objects.get(key)
-            if obj is None:
-                raise ApiError(404, "NotFound", f'{res.plural} "{name}" not found', {"name": name, "kind": res.plural})
+            obj = self.existing(res, namespace, name)
             content_type = self.request.headers.get("Content-Type", "")
             patch = self.body()
             try:
@@ -484,11 +484,8 @@ class ObjectHandler(Handler):
     async def put(self, _path: str) -> None:
         try:
             res, namespace, name, _ = self.parse()
-            key = (res.plural, namespace or "", name or "")
-            if key not in self.store.objects:
-                raise ApiError(404, "NotFound", f'{res.plural} "{name}" not found', {"name": name, "kind": res.plural})
+            old_meta = self.existing(res, namespace, name)["metadata"]
             new = self.body()
-            old_meta = self.store.objects[key]["metadata"]
             new.setdefault("metadata", {}).update(uid=old_meta["uid"], creationTimestamp=old_meta["creationTimestamp"])
             self.reply(await self.store.replace(res, namespace or "", name or "", new))
         except ApiError as e:
@@ -499,8 +496,7 @@ class ObjectHandler(Handler):
             res, namespace, name, _ = self.parse()
             if name is None:
                 raise ApiError(405, "MethodNotAllowed", "collection delete is not served")
-            if (res.plural, namespace or "", name) not in self.store.objects:
-                raise ApiError(404, "NotFound", f'{res.plural} "{name}" not found', {"name": name, "kind": res.plural})
+            self.existing(res, namespace, name)
             obj = await self.store.delete(res, namespace or "", name)
             if res.plural == "pods":
                 self.api.kubelet.pod_deleted(obj)
