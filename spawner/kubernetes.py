@@ -6,9 +6,12 @@ vendor resource, node selector and tolerations from the profile, one PVC per
 workspace mounted as home (kept on stop, deleted with the workspace), a
 memory-backed /dev/shm, and names and labels that identify the workspace.
 
-Not selectable as ``backend`` yet: namespaces from Kubeflow profiles,
-PodDefaults, fast failure from events, one cluster-wide watch and Istio are
-still to come.
+With ``kubernetes.kubeflow`` on, a workspace goes to its owner's Kubeflow
+profile namespace, or a contributor namespace named in the spec; any other is
+refused with 403 before an object is created.
+
+Not selectable as ``backend`` yet: PodDefaults, fast failure from events,
+one cluster-wide watch and Istio are still to come.
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ from __future__ import annotations
 from typing import Any
 
 from kubespawner import KubeSpawner
+from tornado import web
 
 from workspaces.spec import ResolvedSpec
 
 from .base import WorkspaceSpawnerMixin
+from .kubeflow import NamespaceRefused, check_namespace
 from .naming import workspace_name
 
 LABEL_PREFIX = "workspaces.jupyter.org"
@@ -78,6 +83,26 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
     def clear_state(self) -> None:
         super().clear_state()
         self._use_workspace_names()  # KubeSpawner resets the pod name from its template
+
+    async def start(self) -> Any:
+        await self._choose_namespace()
+        return await super().start()
+
+    async def _choose_namespace(self) -> None:
+        """Put the workspace where its owner may work; refuse before creating anything."""
+        settings = self.workspaces_settings.settings.kubernetes
+        requested = self.resolved_spec.spec.namespace if self.resolved_spec else None
+        if settings.kubeflow:
+            try:
+                access = await check_namespace(self.api.api_client, self.user.name, requested)
+            except NamespaceRefused as e:
+                raise web.HTTPError(403, f"namespace: {e}") from None
+            self.namespace = access.namespace
+        elif requested not in (None, settings.namespace):
+            raise web.HTTPError(
+                400, f"namespace: workspaces run in {settings.namespace!r} here (Kubeflow profiles are off)"
+            )
+        self.dns_name = self.dns_name_template.format(namespace=self.namespace, name=self.pod_name)
 
     async def load_user_options(self) -> None:
         """The workspace spec replaces KubeSpawner's profile_list (and its own

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import kubernetes_validate
 import pytest
+import requests
 import yaml
 from jupyterhub.objects import Hub, Server
 from traitlets.config import Config
@@ -19,6 +20,7 @@ from spawner.kubernetes import object_name, workspace_labels
 
 from ..support.hub import DATA
 from ..support.k8s_apiserver import ApiServerThread
+from ..support.kubeflow_objects import contributor, profile
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 SCHEMA_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
@@ -177,3 +179,62 @@ def test_start_creates_pvc_then_pod_stop_keeps_the_pvc_delete_removes_it(config_
         assert posts.index(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims") < posts.index(
             f"/api/v1/namespaces/{namespace}/pods"
         )
+
+
+def kubeflow_config(config_file: Path) -> Path:
+    config = yaml.safe_load(config_file.read_text())
+    config["kubernetes"] = {"kubeflow": True}
+    path = config_file.with_name("kubeflow.yaml")
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def start_in(api_url: str, config: Path, user: str, spec: dict) -> str:
+    """Start a workspace; returns the namespace of its pod. Reflectors stopped after."""
+    from kubespawner import KubeSpawner
+
+    async def go():
+        s = make_spawner(config, api_url, user=user, server=f"w{uuid.uuid4().hex[:4]}")
+        try:
+            s.apply_spec(spec)
+            await s.start()
+            return s.namespace
+        finally:
+            await KubeSpawner._stop_all_reflectors()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture
+def kubeflow_cluster():
+    with ApiServerThread() as api:
+        for path, body in (
+            ("/apis/kubeflow.org/v1/profiles", profile("alice", "alice@example.com")),
+            ("/apis/kubeflow.org/v1/profiles", profile("team-ml", "carol@example.com")),
+            ("/apis/kubeflow.org/v1/profiles", profile("team-ro", "carol@example.com")),
+            ("/apis/rbac.authorization.k8s.io/v1/namespaces/team-ml/rolebindings", contributor("team-ml", "alice@example.com", "edit")),
+            ("/apis/rbac.authorization.k8s.io/v1/namespaces/team-ro/rolebindings", contributor("team-ro", "alice@example.com", "view")),
+        ):
+            assert requests.post(api.url + path, json=body, timeout=10).status_code == 201
+        yield api
+
+
+def test_kubeflow_workspaces_go_to_the_owners_profile_namespace(config_file, kubeflow_cluster):
+    namespace = start_in(kubeflow_cluster.url, kubeflow_config(config_file), "alice@example.com", {"image": "lab"})
+    assert namespace == "alice"
+    assert [p["metadata"]["namespace"] for p in kubeflow_cluster.store.items("pods", None)] == ["alice"]
+
+
+def test_kubeflow_workspaces_may_go_to_a_contributor_namespace(config_file, kubeflow_cluster):
+    spec = {"image": "lab", "namespace": "team-ml"}
+    assert start_in(kubeflow_cluster.url, kubeflow_config(config_file), "alice@example.com", spec) == "team-ml"
+
+
+def test_a_namespace_the_user_may_not_use_is_refused_before_anything_is_created(config_file, kubeflow_cluster):
+    from tornado import web
+
+    with pytest.raises(web.HTTPError) as info:
+        start_in(kubeflow_cluster.url, kubeflow_config(config_file), "alice@example.com", {"image": "lab", "namespace": "team-ro"})
+    assert info.value.status_code == 403
+    assert "namespace 'team-ro' is not one you may use; allowed: alice, team-ml" in info.value.log_message
+    assert not [p for m, p, _ in kubeflow_cluster.store.requests if m == "POST" and not p.startswith("/apis/")]
