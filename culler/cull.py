@@ -129,10 +129,7 @@ class Culler:
             report.inspected += len(tasks)
 
         # forget workspaces that are no longer running: memory follows the hub, not history
-        for key in list(self.decisions):
-            if key not in seen:
-                del self.decisions[key]
-        for remembered in (self._stop_requested, self._probed_at):
+        for remembered in (self.decisions, self._stop_requested, self._probed_at):
             for key in list(remembered):
                 if key not in seen:
                     del remembered[key]

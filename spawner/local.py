@@ -60,9 +60,11 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
 
     # -- where the workspace lives ------------------------------------------
 
-    def workspace_dir(self) -> Path:
+    def workspace_dir(self, server_name: str | None = None) -> Path:
+        """The folder of this workspace (or of this user's ``server_name``)."""
         root = Path(self.workspaces_root).resolve()
-        folder = (root / workspace_name(self.user.name, self.name, MAX_FOLDER_NAME)).resolve()
+        name = self.name if server_name is None else server_name
+        folder = (root / workspace_name(self.user.name, name, MAX_FOLDER_NAME)).resolve()
         # The name is [a-z0-9-] by construction; this guards the invariant.
         if folder.parent != root:
             raise web.HTTPError(400, f"workspace folder {folder} would be outside {root}")
@@ -197,9 +199,7 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
 
     async def rename(self, old_name: str, new_name: str) -> None:
         """The workspace is renamed (it is stopped): its folder follows it."""
-        root = Path(self.workspaces_root).resolve()
-        old = root / workspace_name(self.user.name, old_name, MAX_FOLDER_NAME)
-        new = root / workspace_name(self.user.name, new_name, MAX_FOLDER_NAME)
+        old, new = self.workspace_dir(old_name), self.workspace_dir(new_name)
         if new.exists():
             # never merge into, or overwrite, files that are not this workspace's
             raise web.HTTPError(409, f"a folder for {self.user.name}/{new_name} already exists at {new}; move it away first")

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
-from .config import LoadedConfig, Model, read_yaml
+from .config import LoadedConfig, Model, load_config, read_yaml
 from .errors import ConfigError, Issue, issues_from_pydantic
 from .quantity import cpu_cores, format_bytes, memory_bytes
 
@@ -371,8 +371,6 @@ class CatalogStore:
 
     def reload(self) -> bool:
         """Load the files now; returns whether the new catalog took effect."""
-        from .config import load_config  # the config file itself may have changed
-
         try:
             config = load_config(self._config.path) if self._config.path else self._config
             catalog = load_catalog(config)

@@ -316,9 +316,10 @@ class Hub:
         return self.wait_ready(user, name)
 
     def workspace_folder(self, user: str, name: str) -> Path:
+        from spawner.local import MAX_FOLDER_NAME
         from spawner.naming import workspace_name
 
-        return self.data_dir / "workspaces" / workspace_name(user, name, 200)
+        return self.data_dir / "workspaces" / workspace_name(user, name, MAX_FOLDER_NAME)
 
     def state(self, user: str, name: str) -> dict[str, Any]:
         server = self.server(user, name)
