@@ -123,15 +123,45 @@ class LocalSettings(Model):
 
 
 class KubernetesSettings(Model):
-    """The Kubernetes backend (groundwork: not selectable as backend yet)."""
+    """The Kubernetes backend: where workspaces go and what their pods get."""
 
-    namespace: str = Field("workspaces", description="Namespace of every workspace when kubeflow is off.")
+    namespace: str = Field(
+        "workspaces", description="The one namespace of every workspace (without kubeflow and namespace_template)."
+    )
+    namespace_template: str | None = Field(
+        None,
+        description="A namespace per user, e.g. 'ws-{username}' ({username}: the user's name as a DNS label). "
+        "Created when missing, never deleted.",
+    )
     kubeflow: bool = Field(False, description="Put workspaces in the users' Kubeflow profile namespaces.")
+    istio: bool = Field(
+        False,
+        description="Profile namespaces have Istio sidecar injection: give each workspace a Service "
+        "and wait for its sidecar, so the proxy reaches the server through the mesh.",
+    )
     storage_class: str | None = Field(None, description="StorageClass of workspace PVCs; none: the cluster default.")
     storage_access_modes: list[Literal["ReadWriteOnce", "ReadWriteOncePod", "ReadWriteMany"]] = Field(
         default_factory=lambda: ["ReadWriteOnce"], min_length=1
     )
     home_mount_path: str = Field("/home/jovyan", description="Where the workspace PVC is mounted.")
+
+    @model_validator(mode="after")
+    def _one_namespace_mode(self) -> KubernetesSettings:
+        if self.kubeflow and self.namespace_template:
+            raise ValueError("kubeflow and namespace_template exclude each other: pick one way to choose namespaces")
+        if not _DNS_LABEL.match(self.namespace):
+            raise ValueError(f"namespace {self.namespace!r} is not a DNS-1123 label (a-z, 0-9, '-', at most 63)")
+        if self.namespace_template is not None:
+            try:
+                sample = self.namespace_template.format(username="user")
+            except (KeyError, IndexError, ValueError):
+                raise ValueError("namespace_template may use only {username}") from None
+            if not _DNS_LABEL.match(sample):
+                raise ValueError(f"namespace_template {self.namespace_template!r} does not make a DNS-1123 label")
+        return self
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class CullMatch(Model):
@@ -185,7 +215,7 @@ class CullingPolicy(Model):
 class WorkspacesConfig(Model):
     """Everything in workspaces.yaml except the catalog and profiles."""
 
-    backend: Literal["local"] = "local"
+    backend: Literal["local", "kubernetes"] = "local"
     hub: HubSettings = HubSettings()
     auth: AuthSettings = AuthSettings()
     storage: StorageSettings = StorageSettings()

@@ -9,11 +9,12 @@ one issue per field, each saying what is allowed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, ConfigDict, Field, ValidationError, field_validator
 
 from .catalog import Catalog, ImageEntry, Profile
 from .config import Model, StorageSettings
@@ -28,11 +29,39 @@ class SpecError(IssuesError):
         return "Invalid workspace spec: " + "; ".join(str(i) for i in self.issues)
 
 
+# Kubernetes object names: a DNS-1123 label (namespaces) or subdomain (PVCs, PodDefaults).
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _dns_label(value: str) -> str:
+    if not _DNS_LABEL.match(value):
+        raise ValueError(f"{value!r} is not a namespace name (lowercase letters, digits and '-', at most 63)")
+    return value
+
+
+def _dns_subdomain(value: str) -> str:
+    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+        raise ValueError(f"{value!r} is not a Kubernetes object name (lowercase letters, digits, '-' and '.')")
+    return value
+
+
+def _absolute_path(value: str) -> str:
+    if not value.startswith("/") or value.rstrip("/") == "":
+        raise ValueError(f"must be an absolute path below /, not {value!r}")
+    return value
+
+
+NamespaceName = Annotated[str, AfterValidator(_dns_label)]
+ObjectName = Annotated[str, AfterValidator(_dns_subdomain)]
+AbsolutePath = Annotated[str, AfterValidator(_absolute_path)]
+
+
 class VolumeMount(Model):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
-    claim: str = Field(min_length=1, description="An existing PersistentVolumeClaim in the namespace.")
-    mount_path: str = Field(min_length=1)
+    claim: ObjectName = Field(description="An existing PersistentVolumeClaim in the namespace.")
+    mount_path: AbsolutePath = Field(description="Where it appears in the workspace.")
     read_only: bool = False
 
 
@@ -45,8 +74,26 @@ class WorkspaceSpec(Model):
     profile: str | None = Field(None, description="Profile id; default: the default profile.")
     gpus: int | None = Field(None, ge=0, description="GPU count override, up to the profile's max.")
     storage: str | None = Field(None, description="Storage size, within the admin's bounds.")
-    namespace: str | None = Field(None, description="Kubernetes namespace (Kubernetes backend).")
+    namespace: NamespaceName | None = Field(None, description="Kubernetes namespace (Kubernetes backend).")
     volumes: list[VolumeMount] = Field(default_factory=list, description="Existing PVCs to mount.")
+    pod_defaults: list[ObjectName] = Field(
+        default_factory=list, description="Kubeflow PodDefaults of the namespace to apply (Kubernetes backend)."
+    )
+
+    @field_validator("pod_defaults")
+    @classmethod
+    def _distinct_pod_defaults(cls, names: list[str]) -> list[str]:
+        if len(set(names)) != len(names):
+            raise ValueError("names a PodDefault twice")
+        return names
+
+    @field_validator("volumes")
+    @classmethod
+    def _distinct_mount_paths(cls, volumes: list[VolumeMount]) -> list[VolumeMount]:
+        paths = [v.mount_path.rstrip("/") for v in volumes]
+        if len(set(paths)) != len(paths):
+            raise ValueError("two volumes share a mount_path")
+        return volumes
 
 
 @dataclass(frozen=True)
@@ -110,8 +157,9 @@ def resolve_spec(
         for field in ("storage", "namespace"):
             if getattr(spec, field) is not None:
                 issues.append(Issue(field, "not supported by the local backend; remove it"))
-        if spec.volumes:
-            issues.append(Issue("volumes", "not supported by the local backend; remove it"))
+        for field in ("volumes", "pod_defaults"):
+            if getattr(spec, field):
+                issues.append(Issue(field, "not supported by the local backend; remove it"))
     elif spec.storage is not None and storage is not None:
         _check_storage(spec.storage, storage, issues)
 

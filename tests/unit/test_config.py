@@ -28,6 +28,12 @@ def test_the_example_config_is_valid():
     assert loaded.settings.hub.ip == "127.0.0.1"
 
 
+def test_the_kubernetes_example_config_is_valid():
+    loaded = load_config(REPO / "config" / "workspaces-kubernetes.yaml")
+    assert loaded.settings.backend == "kubernetes"
+    assert loaded.settings.kubernetes.kubeflow and loaded.settings.kubernetes.istio
+
+
 def test_defaults_listen_on_loopback_only():
     settings = load_config(None).settings
     assert settings.hub.ip == "127.0.0.1" and settings.hub.hub_ip == "127.0.0.1"
@@ -59,7 +65,27 @@ def test_out_of_range_port(tmp_path):
 
 def test_unknown_backend_lists_the_backends(tmp_path):
     [issue] = issues_of(write(tmp_path, "backend: docker\n"))
-    assert issue == "backend: must be one of: 'local'"
+    assert issue == "backend: must be one of: 'local', 'kubernetes'"
+
+
+def test_kubeflow_and_a_namespace_template_exclude_each_other(tmp_path):
+    [issue] = issues_of(write(tmp_path, "kubernetes:\n  kubeflow: true\n  namespace_template: ws-{username}\n"))
+    assert "kubeflow and namespace_template exclude each other" in issue
+
+
+def test_a_namespace_template_may_only_use_username(tmp_path):
+    [issue] = issues_of(write(tmp_path, "kubernetes:\n  namespace_template: ws-{user}\n"))
+    assert issue == "kubernetes: namespace_template may use only {username}"
+
+
+def test_a_namespace_template_must_make_a_dns_label(tmp_path):
+    [issue] = issues_of(write(tmp_path, "kubernetes:\n  namespace_template: WS_{username}\n"))
+    assert "does not make a DNS-1123 label" in issue
+
+
+def test_the_fixed_namespace_must_be_a_dns_label(tmp_path):
+    [issue] = issues_of(write(tmp_path, "kubernetes:\n  namespace: My_NS\n"))
+    assert "is not a DNS-1123 label" in issue
 
 
 def test_ports_must_differ(tmp_path):

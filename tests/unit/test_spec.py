@@ -99,7 +99,7 @@ def test_wrong_types_are_refused(raw, expected):
 
 def test_unknown_keys_are_refused_with_the_allowed_keys():
     assert messages({"imagee": "lab"}) == [
-        "imagee: unknown key; allowed keys: image, profile, gpus, storage, namespace, volumes"
+        "imagee: unknown key; allowed keys: image, profile, gpus, storage, namespace, volumes, pod_defaults"
     ]
 
 
@@ -112,6 +112,34 @@ def test_kubernetes_only_fields_are_refused_on_local_backend():
         "storage: not supported by the local backend; remove it",
         "namespace: not supported by the local backend; remove it",
     ]
+
+
+def test_volumes_and_pod_defaults_are_refused_on_local_backend():
+    assert messages({"volumes": [{"claim": "data", "mount_path": "/data"}], "pod_defaults": ["s3"]}) == [
+        "volumes: not supported by the local backend; remove it",
+        "pod_defaults: not supported by the local backend; remove it",
+    ]
+
+
+def test_kubernetes_names_in_the_spec_must_be_valid_names():
+    spec = {"namespace": "Team_A", "volumes": [{"claim": "Data", "mount_path": "/data"}], "pod_defaults": ["S3"]}
+    assert messages(spec, backend="kubernetes") == [
+        "namespace: 'Team_A' is not a namespace name (lowercase letters, digits and '-', at most 63)",
+        "volumes[0].claim: 'Data' is not a Kubernetes object name (lowercase letters, digits, '-' and '.')",
+        "pod_defaults[0]: 'S3' is not a Kubernetes object name (lowercase letters, digits, '-' and '.')",
+    ]
+
+
+def test_volume_mount_paths_are_absolute_and_distinct():
+    volumes = [{"claim": "a", "mount_path": "data"}, {"claim": "b", "mount_path": "/x"}, {"claim": "c", "mount_path": "/x/"}]
+    assert messages({"volumes": volumes}, backend="kubernetes") == [
+        "volumes[0].mount_path: must be an absolute path below /, not 'data'",
+    ]
+    assert messages({"volumes": volumes[1:]}, backend="kubernetes") == ["volumes: two volumes share a mount_path"]
+
+
+def test_a_pod_default_is_named_once():
+    assert messages({"pod_defaults": ["s3", "s3"]}, backend="kubernetes") == ["pod_defaults: names a PodDefault twice"]
 
 
 def test_storage_is_bounded_on_kubernetes_backend():
