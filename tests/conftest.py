@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from .support.hub import Hub
+from .support.k8s_apiserver import kubeconfig
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
@@ -19,18 +20,7 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 # k8s_api_host names the server. So, before anything imports it: a valid
 # kubeconfig for a dead address; each test points k8s_api_host at its stand-in.
 _KUBECONFIG = Path(tempfile.mkdtemp(prefix="workspaces-tests-")) / "kubeconfig"
-_KUBECONFIG.write_text(
-    yaml.safe_dump(
-        {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "none", "cluster": {"server": "http://127.0.0.1:1"}}],
-            "contexts": [{"name": "none", "context": {"cluster": "none", "user": "none", "namespace": "default"}}],
-            "current-context": "none",
-            "users": [{"name": "none", "user": {"token": "none"}}],
-        }
-    )
-)
+_KUBECONFIG.write_text(yaml.safe_dump(kubeconfig("http://127.0.0.1:1")))
 os.environ["KUBECONFIG"] = str(_KUBECONFIG)
 
 
