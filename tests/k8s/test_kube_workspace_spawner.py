@@ -7,68 +7,21 @@ import itertools
 import re
 import uuid
 from pathlib import Path
-from types import SimpleNamespace
 
 import kubernetes_validate
 import pytest
 import requests
-import yaml
-from jupyterhub.objects import Hub, Server
-from traitlets.config import Config
 
 from spawner.kubernetes import object_name, workspace_labels
 
-from ..support.hub import DATA
 from ..support.k8s_apiserver import ApiServerThread
 from ..support.kubeflow_objects import contributor, profile
-
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-SCHEMA_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
+from .kube import DNS_LABEL, SCHEMA_VERSIONS, assert_valid_objects, make_spawner, run, start, write_config
 
 
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("kube")
-    profiles = yaml.safe_load((DATA / "profiles.yaml").read_text())
-    profiles["profiles"].append(
-        {
-            "id": "gpu-big",
-            "display_name": "GPU big",
-            "cpu": {"guarantee": 2, "limit": 4},
-            "memory": {"guarantee": "8Gi", "limit": "16Gi"},
-            "gpu": {"count": 2, "resource": "nvidia.com/gpu"},
-            "shm_size": "4Gi",
-            "node_selector": {"nvidia.com/gpu.present": "true"},
-            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-        }
-    )
-    (root / "profiles.yaml").write_text(yaml.safe_dump(profiles))
-    path = root / "workspaces.yaml"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "catalog": str(DATA / "catalog.yaml"),
-                "profiles": "profiles.yaml",
-                "kubernetes": {"namespace": f"ws-{uuid.uuid4().hex[:6]}", "storage_class": "fast"},
-            }
-        )
-    )
-    return path
-
-
-def make_spawner(config_file: Path, api_url: str, user: str = "alice@example.com", server: str = "train"):
-    from spawner.kubernetes import KubeWorkspaceSpawner
-
-    config = Config()
-    config.KubeWorkspaceSpawner.workspaces_config = str(config_file)
-    config.KubeWorkspaceSpawner.k8s_api_host = api_url
-    config.KubeWorkspaceSpawner.start_timeout = 20
-    owner = SimpleNamespace(name=user, id=1, url=f"/user/{user}/", server=Server(), escaped_name=user, groups=[])
-    # the server's database row, as the hub would pass it (the name comes from there)
-    row = SimpleNamespace(name=server, user_options={}, state=None, server=None)
-    return KubeWorkspaceSpawner(
-        hub=Hub(), user=owner, orm_spawner=row, config=config, api_token="t", oauth_client_id="c", _mock=False
-    )
+    return write_config(tmp_path_factory.mktemp("kube"), storage_class="fast")
 
 
 def manifests(config_file: Path, spec: dict) -> tuple[dict, dict]:
@@ -155,54 +108,44 @@ def test_object_names_are_dns_labels_and_never_collide():
 
 
 def test_start_creates_pvc_then_pod_stop_keeps_the_pvc_delete_removes_it(config_file):
-    from kubespawner import KubeSpawner
-
     with ApiServerThread() as api:
 
-        async def go():
-            s = make_spawner(config_file, api.url, user="bob", server="exp")
-            try:
-                s.apply_spec({"image": "lab", "profile": "small"})
-                await s.start()
-                assert await s.poll() is None
-                await s.stop()
-                pvcs = api.store.items("persistentvolumeclaims", s.namespace)
-                await s.delete_forever()
-                return s.namespace, pvcs
-            finally:
-                await KubeSpawner._stop_all_reflectors()
+        async def lifecycle():
+            s = await start(config_file, api.url, {"image": "lab", "profile": "small"}, user="bob", server="exp")
+            assert await s.poll() is None
+            await s.stop()
+            pvcs = api.store.items("persistentvolumeclaims", s.namespace)
+            await s.delete_forever()
+            return s.namespace, pvcs
 
-        namespace, pvcs_after_stop = asyncio.run(go())
+        namespace, pvcs_after_stop = run(lifecycle)
         assert [p["metadata"]["name"] for p in pvcs_after_stop] == [object_name("bob", "exp")]
         assert api.store.items("persistentvolumeclaims", namespace) == []
-        posts = [p for m, p, _ in api.store.requests if m == "POST"]
-        assert posts.index(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims") < posts.index(
+        created = [p for m, p, _ in api.store.requests if m == "POST"]
+        assert created.index(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims") < created.index(
             f"/api/v1/namespaces/{namespace}/pods"
         )
 
 
-def kubeflow_config(config_file: Path) -> Path:
-    config = yaml.safe_load(config_file.read_text())
-    config["kubernetes"] = {"kubeflow": True}
-    path = config_file.with_name("kubeflow.yaml")
-    path.write_text(yaml.safe_dump(config))
-    return path
+def test_a_second_start_reuses_the_pvc(config_file):
+    with ApiServerThread() as api:
 
-
-def start_in(api_url: str, config: Path, user: str, spec: dict) -> str:
-    """Start a workspace; returns the namespace of its pod. Reflectors stopped after."""
-    from kubespawner import KubeSpawner
-
-    async def go():
-        s = make_spawner(config, api_url, user=user, server=f"w{uuid.uuid4().hex[:4]}")
-        try:
-            s.apply_spec(spec)
+        async def twice():
+            s = await start(config_file, api.url, {"image": "lab"}, user="bob", server="again")
+            uid = api.store.items("persistentvolumeclaims", s.namespace)[0]["metadata"]["uid"]
+            await s.stop()
+            s.apply_spec({"image": "lab"})
             await s.start()
-            return s.namespace
-        finally:
-            await KubeSpawner._stop_all_reflectors()
+            return uid, api.store.items("persistentvolumeclaims", s.namespace)
 
-    return asyncio.run(go())
+        uid, claims = run(twice)
+        assert [c["metadata"]["uid"] for c in claims] == [uid]
+
+
+def test_everything_written_on_start_is_valid_by_the_official_schema(config_file):
+    with ApiServerThread() as api:
+        run(lambda: start(config_file, api.url, {"image": "cuda", "profile": "gpu-big", "storage": "20Gi"}))
+        assert assert_valid_objects(api) == 2  # the pod and its PVC
 
 
 @pytest.fixture
@@ -219,22 +162,41 @@ def kubeflow_cluster():
         yield api
 
 
-def test_kubeflow_workspaces_go_to_the_owners_profile_namespace(config_file, kubeflow_cluster):
-    namespace = start_in(kubeflow_cluster.url, kubeflow_config(config_file), "alice@example.com", {"image": "lab"})
+@pytest.fixture(scope="module")
+def kubeflow_config(tmp_path_factory) -> Path:
+    return write_config(tmp_path_factory.mktemp("kubeflow"), kubeflow=True)
+
+
+def start_in(api_url: str, config: Path, user: str, spec: dict) -> str:
+    """Start a workspace; returns the namespace of its pod."""
+
+    async def go():
+        return (await start(config, api_url, spec, user=user, server=f"w{uuid.uuid4().hex[:4]}")).namespace
+
+    return run(go)
+
+
+def test_kubeflow_workspaces_go_to_the_owners_profile_namespace(kubeflow_config, kubeflow_cluster):
+    namespace = start_in(kubeflow_cluster.url, kubeflow_config, "alice@example.com", {"image": "lab"})
     assert namespace == "alice"
     assert [p["metadata"]["namespace"] for p in kubeflow_cluster.store.items("pods", None)] == ["alice"]
 
 
-def test_kubeflow_workspaces_may_go_to_a_contributor_namespace(config_file, kubeflow_cluster):
+def test_kubeflow_workspaces_may_go_to_a_contributor_namespace(kubeflow_config, kubeflow_cluster):
     spec = {"image": "lab", "namespace": "team-ml"}
-    assert start_in(kubeflow_cluster.url, kubeflow_config(config_file), "alice@example.com", spec) == "team-ml"
+    assert start_in(kubeflow_cluster.url, kubeflow_config, "alice@example.com", spec) == "team-ml"
 
 
-def test_a_namespace_the_user_may_not_use_is_refused_before_anything_is_created(config_file, kubeflow_cluster):
+def test_a_namespace_the_user_may_not_use_is_refused_before_anything_is_created(kubeflow_config, kubeflow_cluster):
     from tornado import web
 
     with pytest.raises(web.HTTPError) as info:
-        start_in(kubeflow_cluster.url, kubeflow_config(config_file), "alice@example.com", {"image": "lab", "namespace": "team-ro"})
+        start_in(kubeflow_cluster.url, kubeflow_config, "alice@example.com", {"image": "lab", "namespace": "team-ro"})
     assert info.value.status_code == 403
     assert "namespace 'team-ro' is not one you may use; allowed: alice, team-ml" in info.value.log_message
-    assert not [p for m, p, _ in kubeflow_cluster.store.requests if m == "POST" and not p.startswith("/apis/")]
+    assert not [p for m, p, _ in kubeflow_cluster.store.requests if m in ("POST", "PUT", "PATCH", "DELETE") and not p.startswith("/apis/")]
+
+
+def test_kubeflow_profile_namespaces_are_never_created_or_deleted(kubeflow_config, kubeflow_cluster):
+    start_in(kubeflow_cluster.url, kubeflow_config, "alice@example.com", {"image": "lab"})
+    assert not [(m, p) for m, p, _ in kubeflow_cluster.store.requests if "/namespaces" in p and p.count("/") <= 4 and m != "GET"]

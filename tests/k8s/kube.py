@@ -1,0 +1,117 @@
+"""Driving KubeWorkspaceSpawner outside a hub, against the API stand-in, and checking what it wrote."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, TypeVar
+
+import kubernetes_validate
+import yaml
+from jupyterhub.objects import Hub, Server
+from traitlets.config import Config
+
+from ..support.hub import DATA
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+SCHEMA_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
+# what the backend creates, by the stand-in's plural names
+WRITTEN_KINDS = ("pods", "persistentvolumeclaims", "services", "namespaces")
+
+T = TypeVar("T")
+
+GPU_PROFILE = {
+    "id": "gpu-big",
+    "display_name": "GPU big",
+    "cpu": {"guarantee": 2, "limit": 4},
+    "memory": {"guarantee": "8Gi", "limit": "16Gi"},
+    "gpu": {"count": 2, "resource": "nvidia.com/gpu"},
+    "shm_size": "4Gi",
+    "node_selector": {"nvidia.com/gpu.present": "true"},
+    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+}
+
+
+def write_config(root: Path, **kubernetes: Any) -> Path:
+    """A workspaces.yaml with the test catalog, a GPU profile and these kubernetes settings."""
+    root.mkdir(parents=True, exist_ok=True)
+    profiles = yaml.safe_load((DATA / "profiles.yaml").read_text())
+    profiles["profiles"].append(GPU_PROFILE)
+    (root / "profiles.yaml").write_text(yaml.safe_dump(profiles))
+    kubernetes.setdefault("namespace", f"ws-{uuid.uuid4().hex[:6]}")
+    path = root / f"workspaces-{uuid.uuid4().hex[:6]}.yaml"
+    path.write_text(
+        yaml.safe_dump({"catalog": str(DATA / "catalog.yaml"), "profiles": "profiles.yaml", "kubernetes": kubernetes})
+    )
+    return path
+
+
+def make_spawner(config_file: Path, api_url: str, user: str = "alice@example.com", server: str = "train", **traits: Any):
+    """A KubeWorkspaceSpawner as the hub would make it (call inside a running event loop)."""
+    from spawner.kubernetes import KubeWorkspaceSpawner
+
+    config = Config()
+    config.KubeWorkspaceSpawner.workspaces_config = str(config_file)
+    config.KubeWorkspaceSpawner.k8s_api_host = api_url
+    config.KubeWorkspaceSpawner.start_timeout = 20
+    config.KubeWorkspaceSpawner.k8s_api_request_retry_timeout = 10
+    for name, value in traits.items():
+        setattr(config.KubeWorkspaceSpawner, name, value)
+    owner = SimpleNamespace(name=user, id=1, url=f"/user/{user}/", server=Server(), escaped_name=user, groups=[])
+    # the server's database row, as the hub would pass it (the name comes from there)
+    row = SimpleNamespace(name=server, user_options={}, state=None, server=None)
+    return KubeWorkspaceSpawner(
+        hub=Hub(), user=owner, orm_spawner=row, config=config, api_token="t", oauth_client_id="c", _mock=False
+    )
+
+
+def run(body: Callable[[], Awaitable[T]]) -> T:
+    """Run ``body`` on a fresh event loop; the spawners' shared watches are stopped after."""
+
+    async def go() -> T:
+        from spawner.kubernetes import KubeWorkspaceSpawner
+
+        try:
+            return await body()
+        finally:
+            await KubeWorkspaceSpawner._stop_all_reflectors()
+
+    return asyncio.run(go())
+
+
+async def start(config_file: Path, api_url: str, spec: dict[str, Any], **kwargs: Any):
+    """Start a workspace; returns its spawner."""
+    s = make_spawner(config_file, api_url, **kwargs)
+    s.apply_spec(spec)
+    await s.start()
+    return s
+
+
+def ours(api, plural: str, namespace: str | None = None) -> list[dict]:
+    return [
+        o
+        for o in api.store.items(plural, namespace)
+        if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/managed-by") == "workspaces"
+    ]
+
+
+def posts(api, plural: str) -> list[str]:
+    """Paths of the create requests for ``plural``."""
+    return [p for m, p, _ in api.store.requests if m == "POST" and p.endswith("/" + plural)]
+
+
+def assert_valid_objects(api) -> int:
+    """Every object the backend wrote is valid by the official schema and has a DNS-1123 name."""
+    checked = 0
+    for plural in WRITTEN_KINDS:
+        for obj in ours(api, plural):
+            name = obj["metadata"]["name"]
+            assert DNS_LABEL.match(name), f"{plural}/{name} is not a DNS-1123 label"
+            for version in SCHEMA_VERSIONS:
+                kubernetes_validate.validate(obj, version, strict=True)
+            checked += 1
+    return checked
