@@ -14,7 +14,6 @@ import os
 import sys
 
 from culler import SCOPES as CULLER_SCOPES
-from spawner.local import LocalWorkspaceSpawner
 from workspaces.errors import ConfigError
 from workspaces.launch import LaunchError, prepare, proxy_command
 
@@ -68,10 +67,19 @@ c.SharedPasswordAuthenticator.user_password = launch.user_password
 # Users an admin has added may log in with the user password; nobody else can register.
 c.SharedPasswordAuthenticator.allow_existing_users = True
 
-# Spawner: the local backend.
-c.JupyterHub.spawner_class = LocalWorkspaceSpawner
-c.LocalWorkspaceSpawner.workspaces_config = str(launch.config.path or "")
-c.LocalWorkspaceSpawner.workspaces_root = str(launch.data.workspaces)
+# Spawner: the backend the config names.
+if settings.backend == "kubernetes":
+    # KubeSpawner reads the cluster from in-cluster config, else $KUBECONFIG
+    from spawner.kubernetes import KubeWorkspaceSpawner
+
+    c.JupyterHub.spawner_class = KubeWorkspaceSpawner
+    c.KubeWorkspaceSpawner.workspaces_config = str(launch.config.path or "")
+else:
+    from spawner.local import LocalWorkspaceSpawner
+
+    c.JupyterHub.spawner_class = LocalWorkspaceSpawner
+    c.LocalWorkspaceSpawner.workspaces_config = str(launch.config.path or "")
+    c.LocalWorkspaceSpawner.workspaces_root = str(launch.data.workspaces)
 c.Spawner.default_url = "/lab"
 
 # The idle culler: a hub service with the least scopes it needs (culler.SCOPES).

@@ -71,8 +71,10 @@ class Hub:
         extra_config: str = "",
         catalog: Path = DATA / "catalog.yaml",
         profiles: Path = DATA / "profiles.yaml",
+        env: dict[str, str] | None = None,
     ):
         self.root = root
+        self.env = {**os.environ, **(env or {})}
         self.port, self.hub_port, self.proxy_api_port, self.culler_port = free_ports(4)
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_token = secrets.token_hex(16)
@@ -139,6 +141,7 @@ class Hub:
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.root,
+            env=self.env,
             start_new_session=True,
         )
         log.close()

@@ -1,0 +1,146 @@
+"""A real hub with the kubernetes backend, against the API stand-in whose kubelet runs real servers.
+
+The hub, the proxy and every jupyter server are real processes; only the
+cluster is the stand-in, and its pods run as local processes on 127.0.0.N.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from spawner.kubernetes import object_name
+
+from ..support.hub import Hub, wait_for
+from ..support.k8s_apiserver import ApiServer, ApiServerThread
+
+pytestmark = pytest.mark.hub
+
+NAMESPACE = "hub-test"
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[tuple[ApiServer, Path]]:
+    with ApiServerThread(kubelet="process", data_dir=tmp_path / "cluster") as api:
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(yaml.safe_dump(api.kubeconfig(NAMESPACE)))
+        yield api, kubeconfig
+
+
+@pytest.fixture
+def kube_hub(tmp_path: Path, cluster) -> Iterator[tuple[Hub, ApiServer]]:
+    api, kubeconfig = cluster
+    hub = Hub(
+        tmp_path / "hub",
+        settings={"backend": "kubernetes", "kubernetes": {"namespace": NAMESPACE}},
+        env={"KUBECONFIG": str(kubeconfig)},
+    )
+    try:
+        yield hub.start(), api
+    finally:
+        hub.shutdown()
+
+
+def pods(api: ApiServer) -> list[str]:
+    return [p["metadata"]["name"] for p in api.store.items("pods", NAMESPACE)]
+
+
+def claims(api: ApiServer) -> list[str]:
+    return [p["metadata"]["name"] for p in api.store.items("persistentvolumeclaims", NAMESPACE)]
+
+
+def test_a_workspace_is_created_reached_stopped_started_and_deleted(kube_hub):
+    hub, api = kube_hub
+    token = hub.user_token("kim")
+    name = object_name("kim", "exp")
+
+    hub.start_workspace("kim", "exp", {"image": "lab", "profile": "small", "storage": "5Gi"})
+    assert pods(api) == [name] and claims(api) == [name]
+    r = hub.get("/user/kim/exp/api/status", token=token)
+    assert r.status_code == 200, r.text
+    # a file in the workspace's storage
+    r = hub.get("/user/kim/exp/api/contents", token=token)
+    assert r.status_code == 200
+    put = __import__("requests").put(
+        f"{hub.url}/user/kim/exp/api/contents/notes.txt",
+        headers={"Authorization": f"token {token}"},
+        json={"type": "file", "format": "text", "content": "keep me"},
+        timeout=30,
+    )
+    assert put.status_code in (200, 201), put.text
+
+    assert hub.api("DELETE", "/users/kim/servers/exp", token=token).status_code in (202, 204)
+    hub.wait_stopped("kim", "exp")
+    wait_for(lambda: pods(api) == [], 30, "the pod to go")
+    assert claims(api) == [name]  # stop keeps storage
+
+    assert hub.api("POST", "/users/kim/servers/exp", token=token, json={}).status_code in (201, 202)
+    hub.wait_ready("kim", "exp")
+    r = hub.get("/user/kim/exp/api/contents/notes.txt", token=token)
+    assert r.status_code == 200 and r.json()["content"] == "keep me"
+
+    r = hub.api("DELETE", "/users/kim/servers/exp", token=token, json={"remove": True})
+    assert r.status_code in (202, 204)
+    hub.wait_removed("kim", "exp")
+    wait_for(lambda: pods(api) == [] and claims(api) == [], 30, "the pod and the PVC to go")
+
+
+def test_a_start_the_cluster_cannot_schedule_fails_with_the_reason(kube_hub):
+    hub, api = kube_hub
+    api.kubelet.scenario = lambda pod: "unschedulable"
+    token = hub.user_token("lee")
+    r = hub.api("POST", "/users/lee/servers/big", token=token, json={"image": "cuda", "profile": "gpu-1"})
+    if r.status_code == 202:  # slower than the hub's slow_spawn_timeout: read the progress stream
+        hub.wait_stopped("lee", "big")
+        r = hub.api("GET", "/users/lee/servers/big/progress", token=token)
+        assert "Insufficient nvidia.com/gpu" in r.text
+    else:
+        assert r.status_code == 503, r.text
+        assert "no node can run this workspace" in r.json()["message"]
+        assert "Insufficient nvidia.com/gpu" in r.json()["message"]
+    hub.wait_stopped("lee", "big")
+    assert pods(api) == []
+    assert claims(api) == [object_name("lee", "big")]
+
+
+def test_a_running_workspace_is_found_again_after_the_hub_is_killed(kube_hub):
+    hub, api = kube_hub
+    token = hub.user_token("max")
+    hub.start_workspace("max", "job", {"image": "lab"})
+    [pod] = api.store.items("pods", NAMESPACE)
+
+    hub.stop(sig=signal.SIGKILL)
+    hub.start()
+
+    assert hub.server("max", "job")["ready"]
+    assert hub.get("/user/max/job/api/status", token=token).status_code == 200
+    assert [p["metadata"]["uid"] for p in api.store.items("pods", NAMESPACE)] == [pod["metadata"]["uid"]]
+
+
+def test_a_hub_killed_mid_spawn_leaves_no_orphan_and_nothing_pending(kube_hub):
+    hub, api = kube_hub
+    token = hub.user_token("ned")
+    api.kubelet.delay = 3  # the pod exists for a while before it runs
+    r = hub.api("POST", "/users/ned/servers/mid", token=token, json={"image": "lab"})
+    assert r.status_code in (201, 202), r.text
+    wait_for(lambda: pods(api), 20, "the pod to be created")
+
+    hub.stop(sig=signal.SIGKILL)
+    api.kubelet.delay = 0.05
+    hub.start()
+
+    def settled() -> bool:
+        server = hub.server("ned", "mid")
+        if server is None or server["pending"]:
+            return False
+        running = bool(pods(api))
+        # either the hub took the pod over as a running workspace, or it stopped it
+        return server["ready"] == running
+
+    wait_for(settled, 90, "the workspace to be running with its pod, or stopped without one")
+    if hub.server("ned", "mid")["ready"]:
+        assert hub.get("/user/ned/mid/api/status", token=token).status_code == 200
