@@ -184,6 +184,61 @@ class Toleration(Model):
     toleration_seconds: int | None = Field(None, ge=0)
 
 
+# Affinity: Kubernetes' own objects and field names (camelCase), so an admin can
+# copy them from the Kubernetes documentation; checked here, field by field.
+class SelectorRequirement(Model):
+    key: str = Field(min_length=1)
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]
+    values: list[str] = Field(default_factory=list)
+
+
+class NodeSelectorTerm(Model):
+    matchExpressions: list[SelectorRequirement] = Field(default_factory=list)
+    matchFields: list[SelectorRequirement] = Field(default_factory=list)
+
+
+class NodeSelector(Model):
+    nodeSelectorTerms: list[NodeSelectorTerm] = Field(min_length=1)
+
+
+class PreferredSchedulingTerm(Model):
+    weight: int = Field(ge=1, le=100)
+    preference: NodeSelectorTerm
+
+
+class NodeAffinity(Model):
+    requiredDuringSchedulingIgnoredDuringExecution: NodeSelector | None = None
+    preferredDuringSchedulingIgnoredDuringExecution: list[PreferredSchedulingTerm] = Field(default_factory=list)
+
+
+class LabelSelector(Model):
+    matchLabels: dict[str, str] = Field(default_factory=dict)
+    matchExpressions: list[SelectorRequirement] = Field(default_factory=list)
+
+
+class PodAffinityTerm(Model):
+    topologyKey: str = Field(min_length=1)
+    labelSelector: LabelSelector | None = None
+    namespaceSelector: LabelSelector | None = None
+    namespaces: list[str] = Field(default_factory=list)
+
+
+class WeightedPodAffinityTerm(Model):
+    weight: int = Field(ge=1, le=100)
+    podAffinityTerm: PodAffinityTerm
+
+
+class PodAffinity(Model):
+    requiredDuringSchedulingIgnoredDuringExecution: list[PodAffinityTerm] = Field(default_factory=list)
+    preferredDuringSchedulingIgnoredDuringExecution: list[WeightedPodAffinityTerm] = Field(default_factory=list)
+
+
+class Affinity(Model):
+    nodeAffinity: NodeAffinity | None = None
+    podAffinity: PodAffinity | None = None
+    podAntiAffinity: PodAffinity | None = None
+
+
 class Profile(Model):
     id: Id
     display_name: str = Field(min_length=1)
@@ -194,6 +249,7 @@ class Profile(Model):
     shm_size: Memory = Field(None, description="Memory-backed /dev/shm (Kubernetes backend); none: the runtime's default.")
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: list[Toleration] = Field(default_factory=list)
+    affinity: Affinity = Field(Affinity(), description="Kubernetes affinity of the pod (Kubernetes backend).")
     groups: list[str] = Field(default_factory=list, description="Groups allowed; empty means everyone.")
     default: bool = False
     hidden: bool = False

@@ -117,6 +117,18 @@ def test_gpu_resource_must_be_a_vendor_resource(tmp_path):
     assert "profiles[1].gpu: resource 'gpu' must look like vendor.com/gpu" in line
 
 
+def test_affinity_is_checked_field_by_field(tmp_path):
+    bad = GOOD_PROFILES.replace(
+        "gpu: {count: 1}",
+        "gpu: {count: 1}\n    affinity: {nodeAffinity: {preferredDuringSchedulingIgnoredDuringExecution: "
+        "[{weight: 500, preference: {matchExpressions: [{key: zone, operator: Near}]}}]}}",
+    )
+    lines = catalog_issues(tmp_path, profiles=bad)
+    prefix = "profiles[1].affinity.nodeAffinity.preferredDuringSchedulingIgnoredDuringExecution[0]"
+    assert any(f"{prefix}.weight: must be <= 100" in line for line in lines), lines
+    assert any(f"{prefix}.preference.matchExpressions[0].operator: must be one of: 'In'" in line for line in lines), lines
+
+
 def test_local_runtime_needs_exactly_one_way(tmp_path):
     bad = GOOD_IMAGES.replace("local: {python: default}\n  - id: team-only", "local: {}\n  - id: team-only")
     [line] = catalog_issues(tmp_path, images=bad)
