@@ -35,12 +35,14 @@ from kubespawner import KubeSpawner
 from kubespawner.objects import make_namespace
 from traitlets import Bool, Float, default
 
+from workspaces.catalog import Affinity
 from workspaces.spec import ResolvedSpec
 
 from .base import WorkspaceSpawnerMixin
 from .kubeflow import NamespaceRefused, check_namespace
 from .naming import workspace_name
 from .pod_failures import PodFailure, pod_failure
+from .references import Namespace, Refused, check_volumes, pod_default_labels
 from .reflectors import POD_LABELS, WorkspaceEventReflector, WorkspacePodReflector
 
 LABEL_PREFIX = "workspaces.jupyter.org"
@@ -66,6 +68,12 @@ def object_name(user: str, server: str) -> str:
 def label_value(value: str) -> str:
     """A label value (at most 63 characters of [a-z0-9-], never empty) naming ``value``."""
     return workspace_name(value, "", MAX_NAME) or "none"
+
+
+def template_namespace(template: str, user: str) -> str:
+    """A user's namespace from ``namespace_template``, shortened (with a hash) to a DNS label."""
+    room = MAX_NAME - len(template.format(username=""))
+    return template.format(username=workspace_name(user, "", room))
 
 
 def workspace_labels(user: str, server: str, image: str, profile: str) -> dict[str, str]:
@@ -94,8 +102,6 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
 
     # Our reflectors, apart from any plain KubeSpawner's in the same process.
     reflectors: dict[tuple[str, str | None], Any] = {}
-    # (API server, namespace) this process has made sure exist (namespace_template mode).
-    _namespaces_ensured: set[tuple[str, str]] = set()
 
     fail_fast = Bool(
         True,
@@ -106,6 +112,17 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         configuration errors and crash loops end the spawn within seconds with
         the cluster's message, instead of after start_timeout. A pod for which
         a cluster autoscaler has triggered a scale-up is waited for.
+        """,
+    )
+
+    unschedulable_grace = Float(
+        10,
+        config=True,
+        help="""Seconds an unschedulable pod is given before its start fails.
+
+        A cluster autoscaler answers within one scan interval (10 s by default):
+        TriggeredScaleUp makes the start wait for the new node, NotTriggerScaleUp
+        ends it at once. Without an autoscaler this is the delay before failing.
         """,
     )
 
@@ -120,6 +137,9 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         super().__init__(*args, **kwargs)
         settings = self.workspaces_settings.settings.kubernetes
         self.namespace = settings.namespace
+        self._namespace_known = False  # chosen at start, or saved in the state
+        self._stale_pod_uid: str | None = None  # a pod from before this start, not to be judged
+        self._creating: asyncio.Future | None = None  # the pod create request in flight
         self._use_workspace_names()
         self.storage_class = settings.storage_class or ""
         self.storage_access_modes = list(settings.storage_access_modes)
@@ -170,28 +190,62 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
             replace=replace,
         )
 
-    def _find_pod_namespace(self) -> None:
-        """Follow the pod if it is not where the saved state says.
+    def load_state(self, state: dict[str, Any]) -> None:
+        super().load_state(state)
+        self._namespace_known = "namespace" in state
 
-        A hub killed during a spawn never saved the namespace it chose; the
-        pod's name is unique to the workspace, so the cluster-wide view finds it.
+    async def _recover_namespace(self) -> None:
+        """Find the workspace's namespace when no saved state says it.
+
+        A hub killed during a spawn never saved the namespace it chose. With a
+        template it follows from the user; with Kubeflow, the pod is looked up
+        by its name and labels in the cluster-wide view, and taken only from a
+        namespace this user may use (anybody may label a pod in their own).
         """
-        if f"{self.namespace}/{self.pod_name}" in self.pod_reflector.pods:
+        if self._namespace_known:
             return
-        for pod in self.pod_reflector.pods.values():
-            if pod["metadata"]["name"] == self.pod_name:
-                self._place_in(pod["metadata"]["namespace"])
+        settings = self.workspaces_settings.settings.kubernetes
+        if settings.namespace_template:
+            self._place_in(template_namespace(settings.namespace_template, self.user.name))
+        elif settings.kubeflow:
+            mine = {f"{LABEL_PREFIX}/owner": label_value(self.user.name), f"{LABEL_PREFIX}/workspace": label_value(self.name or "default")}
+            for pod in list(self.pod_reflector.pods.values()):
+                meta = pod["metadata"]
+                if meta["name"] != self.pod_name or not mine.items() <= (meta.get("labels") or {}).items():
+                    continue
+                try:
+                    await self._api_call(
+                        partial(check_namespace, self.api.api_client, self.user.name, meta["namespace"]),
+                        "read Kubeflow profiles",
+                    )
+                except NamespaceRefused:
+                    self.log.warning("Ignoring pod %s/%s: not a namespace %s may use", meta["namespace"], meta["name"], self._log_name)
+                    continue
+                self._place_in(meta["namespace"])
+                break
+            else:
                 return
+        self._namespace_known = True
 
     async def poll(self) -> int | None:
         await self._start_watching_pods()
-        self._find_pod_namespace()
+        await self._recover_namespace()
         return await super().poll()
 
     async def stop(self, now: bool = False) -> None:
         await self._start_watching_pods()
-        self._find_pod_namespace()
+        await self._recover_namespace()
         await super().stop(now=now)
+
+    async def get_url(self) -> str:
+        """The server's address from its pod: a hub restarted before a start
+        finished never saved it, and can take the workspace over with this."""
+        await self._start_watching_pods()
+        await self._recover_namespace()
+        pod = self.pod_reflector.pods.get(f"{self.namespace}/{self.pod_name}")
+        if pod is not None and pod["status"].get("podIP") and self.is_pod_running(pod):
+            return self._get_pod_url(pod)
+        return await super().get_url()
 
     # -- start -----------------------------------------------------------------
 
@@ -199,6 +253,9 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         """Check everything the spec refers to, then start; on any failure, remove the pod."""
         await self._choose_namespace()
         await self._check_references()
+        await self._start_watching_pods()
+        stale = self.pod_reflector.pods.get(f"{self.namespace}/{self.pod_name}")
+        self._stale_pod_uid = stale["metadata"]["uid"] if stale else None
         started = super().start()
         try:
             if not self.fail_fast:
@@ -225,19 +282,31 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
 
     async def _first_failure(self) -> PodFailure:
         """Wait until the pod being started shows that it will never run."""
-        await self._start_watching_pods()
         await self._start_watching_events()
+        loop = asyncio.get_running_loop()
+        unschedulable_since: float | None = None
         while True:
             pod = self.pod_reflector.pods.get(f"{self.namespace}/{self.pod_name}")
-            if pod is not None:
-                uid = pod["metadata"].get("uid")
+            uid = pod["metadata"].get("uid") if pod else None
+            failure = None
+            if pod is not None and uid != self._stale_pod_uid:  # a pod left from before is replaced, not judged
                 events = [e for e in self.events if e["involvedObject"].get("uid") in (None, uid)]
                 failure = pod_failure(pod, events)
-                if failure:
+            if failure is None:
+                unschedulable_since = None
+            elif failure.final:
+                return failure
+            else:
+                unschedulable_since = unschedulable_since or loop.time()
+                if loop.time() - unschedulable_since >= self.unschedulable_grace:
                     return failure
             await asyncio.sleep(self.failure_check_interval)
 
     async def _remove_failed_pod(self) -> None:
+        creating = self._creating
+        if creating is not None and not creating.done():
+            # a create already sent may still land: hear its answer, then remove what it made
+            await asyncio.wait({creating}, timeout=self.k8s_api_request_timeout + 1)
         try:
             await self.stop(now=True)
         except Exception:
@@ -245,8 +314,12 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
 
     async def _make_create_pod_request(self, pod: Any, request_timeout: float) -> bool:
         # KubeSpawner retries timeouts and a 409 (by replacing the old pod);
-        # a busy or briefly failing API server deserves another try as well
-        return await self._retry_on_busy(super()._make_create_pod_request(pod, request_timeout))
+        # a busy or briefly failing API server deserves another try as well.
+        # Shielded: a start cancelled meanwhile must not lose track of a pod being made.
+        self._creating = asyncio.ensure_future(
+            self._retry_on_busy(super()._make_create_pod_request(pod, request_timeout))
+        )
+        return await asyncio.shield(self._creating)
 
     async def _make_create_pvc_request(self, pvc: Any, request_timeout: float) -> bool:
         return await self._retry_on_busy(super()._make_create_pvc_request(pvc, request_timeout))
@@ -297,14 +370,13 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
                 raise WorkspaceSpawnFailed(f"namespace: {e}", reason="namespace", status_code=403) from None
             namespace = access.namespace
         elif settings.namespace_template:
-            namespace = settings.namespace_template.format(username=label_value(self.user.name))
+            namespace = template_namespace(settings.namespace_template, self.user.name)
             if requested not in (None, namespace):
                 raise WorkspaceSpawnFailed(
                     f"namespace: your workspaces run in {namespace!r} here; {requested!r} is not allowed",
                     reason="namespace",
                     status_code=403,
                 )
-            await self._ensure_user_namespace(namespace)
         else:
             namespace = settings.namespace
             if requested not in (None, namespace):
@@ -313,55 +385,65 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
                     reason="namespace",
                     status_code=400,
                 )
+        if self._namespace_known and self._pvc_exists and namespace != self.namespace:
+            # its storage stays where it is; moving would start it empty and strand the old PVC
+            raise WorkspaceSpawnFailed(
+                f"namespace: this workspace's storage is in {self.namespace!r}; a workspace cannot move to "
+                f"{namespace!r} (create a new workspace there)",
+                reason="namespace",
+                status_code=400,
+            )
+        if settings.namespace_template:
+            await self._ensure_user_namespace(namespace)
         self._place_in(namespace)
+        self._namespace_known = True
 
     async def _ensure_user_namespace(self, namespace: str) -> None:
-        """Create a user's namespace if missing (never delete or change one)."""
-        key = (self.api.api_client.configuration.host, namespace)
-        if key in self._namespaces_ensured:
-            return
+        """Create a user's namespace if missing (an existing one is left as it is, never deleted).
+
+        Asked at every start, not remembered: a namespace deleted meanwhile
+        is made again instead of failing every later start.
+        """
         body = make_namespace(namespace, labels={"app.kubernetes.io/managed-by": "workspaces"})
 
         async def create() -> None:
             try:
                 await self.api.create_namespace(body)
             except ApiException as e:
-                if e.status != 409:  # it exists: leave it as it is
+                if e.status != 409:
                     raise
 
         await self._api_call(create, f"create namespace {namespace}")
-        self._namespaces_ensured.add(key)
 
     # -- what the spec refers to ---------------------------------------------------
 
     async def _check_references(self) -> None:
-        """Data volumes and PodDefaults must exist in the namespace before any object is made."""
+        """Data volumes and PodDefaults must exist, and be the user's to use, before any object is made."""
         spec = self.resolved_spec.spec if self.resolved_spec else None
-        if spec is None:
+        if spec is None or not (spec.volumes or spec.pod_defaults):
             return
-        if spec.volumes:
-            claims = await self._api_call(
-                partial(self.api.list_namespaced_persistent_volume_claim, self.namespace),
-                f"list PersistentVolumeClaims in {self.namespace}",
-            )
-            existing = sorted(
-                c.metadata.name
-                for c in claims.items
-                if (c.metadata.labels or {}).get("app.kubernetes.io/managed-by") != "workspaces"
-            )
-            for i, volume in enumerate(spec.volumes):
-                if volume.claim not in existing:
-                    raise WorkspaceSpawnFailed(
-                        f"volumes[{i}].claim: no PersistentVolumeClaim {volume.claim!r} in namespace "
-                        f"{self.namespace!r}; existing: {', '.join(existing) or '(none)'}",
-                        reason="volume",
-                        status_code=400,
-                    )
-        if spec.pod_defaults:
-            self.extra_labels = {**await self._pod_default_labels(spec.pod_defaults), **self.extra_labels}
+        settings = self.workspaces_settings.settings.kubernetes
+        shared = not settings.kubeflow and not settings.namespace_template
+        where = Namespace(self.namespace, shared, frozenset(self.user_groups()))
+        client = self.api.api_client
+        try:
+            if spec.volumes:
+                claims = await self._api_call(
+                    partial(self.api.list_namespaced_persistent_volume_claim, self.namespace),
+                    f"list PersistentVolumeClaims in {self.namespace}",
+                )
+                reserved = {settings.home_mount_path.rstrip("/"): "the workspace's own storage"}
+                if self.resolved_spec.profile.shm_size:
+                    reserved["/dev/shm"] = "the profile's shared memory"
+                check_volumes(spec.volumes, client.sanitize_for_serialization(claims)["items"], where, reserved)
+            if spec.pod_defaults:
+                found = await self._list_pod_defaults()
+                labels = pod_default_labels(spec.pod_defaults, found, where, self.extra_labels)
+                self.extra_labels = {**labels, **self.extra_labels}
+        except Refused as e:
+            raise WorkspaceSpawnFailed(str(e), reason="spec", status_code=400) from None
 
-    async def _pod_default_labels(self, names: list[str]) -> dict[str, str]:
-        """The labels that make Kubeflow's admission webhook apply these PodDefaults."""
+    async def _list_pod_defaults(self) -> list[dict[str, Any]]:
         api = CustomObjectsApi(self.api.api_client)
         try:
             found = await self._api_call(
@@ -371,26 +453,27 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         except ApiException as e:
             if e.status != 404:
                 raise
-            raise WorkspaceSpawnFailed(
-                "pod_defaults: this cluster has no Kubeflow PodDefaults (kubeflow.org/v1alpha1); remove pod_defaults",
-                reason="pod_defaults",
-                status_code=400,
+            raise Refused(
+                "pod_defaults", "this cluster has no Kubeflow PodDefaults (kubeflow.org/v1alpha1); remove pod_defaults"
             ) from None
-        by_name = {p["metadata"]["name"]: p for p in found.get("items", [])}
-        labels: dict[str, str] = {}
-        for i, name in enumerate(names):
-            if name not in by_name:
-                raise WorkspaceSpawnFailed(
-                    f"pod_defaults[{i}]: no PodDefault {name!r} in namespace {self.namespace!r}; "
-                    f"available: {', '.join(sorted(by_name)) or '(none)'}",
-                    reason="pod_defaults",
-                    status_code=400,
-                )
-            selector = (by_name[name].get("spec") or {}).get("selector") or {}
-            labels.update(selector.get("matchLabels") or {})
-        return labels
+        return found.get("items", [])
 
     # -- the spec -----------------------------------------------------------------
+
+    def _apply_affinity(self, affinity: Affinity) -> None:
+        """The profile's affinity, through KubeSpawner's six affinity traits."""
+
+        def terms(items: list[Any]) -> list[dict[str, Any]]:
+            return [item.model_dump(exclude_defaults=True) for item in items]
+
+        node, pod, anti = affinity.nodeAffinity, affinity.podAffinity, affinity.podAntiAffinity
+        required = node.requiredDuringSchedulingIgnoredDuringExecution if node else None
+        self.node_affinity_required = terms(required.nodeSelectorTerms) if required else []
+        self.node_affinity_preferred = terms(node.preferredDuringSchedulingIgnoredDuringExecution) if node else []
+        self.pod_affinity_required = terms(pod.requiredDuringSchedulingIgnoredDuringExecution) if pod else []
+        self.pod_affinity_preferred = terms(pod.preferredDuringSchedulingIgnoredDuringExecution) if pod else []
+        self.pod_anti_affinity_required = terms(anti.requiredDuringSchedulingIgnoredDuringExecution) if anti else []
+        self.pod_anti_affinity_preferred = terms(anti.preferredDuringSchedulingIgnoredDuringExecution) if anti else []
 
     async def load_user_options(self) -> None:
         """The workspace spec replaces KubeSpawner's profile_list (and its own
@@ -422,6 +505,7 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
             }
             for t in profile.tolerations
         ]
+        self._apply_affinity(profile.affinity)
         labels = workspace_labels(self.user.name, self.name, image.id, profile.id)
         self.extra_labels = labels
         self.storage_extra_labels = labels

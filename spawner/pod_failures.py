@@ -19,9 +19,10 @@ CONFIG_FAILURES = {"CreateContainerConfigError", "CreateContainerError", "RunCon
 CRASH = "CrashLoopBackOff"
 
 # Scheduling failures that resolve themselves: a PVC still being provisioned
-# (Immediate binding), or a cluster autoscaler already adding a node.
+# (Immediate binding), a cluster autoscaler adding a node, a preemption under way.
 TRANSIENT_SCHEDULING = ("unbound immediate PersistentVolumeClaims",)
-SCALE_UP_EVENT = "TriggeredScaleUp"
+SCALE_UP = "TriggeredScaleUp"
+NO_SCALE_UP = "NotTriggerScaleUp"  # the autoscaler has looked and cannot help
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,9 @@ class PodFailure:
     reason: str  # unschedulable, image, config, crash, exited
     message: str
     status_code: int  # for the hub's answer: 503 no capacity, 502 the workspace itself failed
+    # False: the cluster may still change its mind (an autoscaler may not have
+    # looked yet), so the caller may give it a grace period
+    final: bool = True
 
 
 def pod_failure(pod: dict[str, Any] | None, events: Iterable[dict[str, Any]] = ()) -> PodFailure | None:
@@ -70,15 +74,19 @@ def _container_failure(container: dict[str, Any]) -> PodFailure | None:
 
 
 def _scheduling_failure(status: dict[str, Any], events: list[dict[str, Any]]) -> PodFailure | None:
-    if any(e.get("reason") == SCALE_UP_EVENT for e in events):
-        return None  # a node is on its way; start_timeout still bounds the wait
+    conditions = status.get("conditions") or []
+    if any(c.get("type") == "PodScheduled" and c.get("status") == "True" for c in conditions):
+        return None  # earlier FailedScheduling events are history
+    if status.get("nominatedNodeName") or any(e.get("reason") == SCALE_UP for e in events):
+        return None  # room is being made; start_timeout still bounds the wait
     messages = [
         c.get("message", "")
         for c in status.get("conditions") or []
         if c.get("type") == "PodScheduled" and c.get("status") == "False" and c.get("reason") == "Unschedulable"
     ]
     messages += [e.get("message", "") for e in events if e.get("reason") == "FailedScheduling"]
+    final = any(e.get("reason") == NO_SCALE_UP for e in events)
     for message in messages:
         if not any(marker in message for marker in TRANSIENT_SCHEDULING):
-            return PodFailure("unschedulable", f"no node can run this workspace: {message}".rstrip(": "), 503)
+            return PodFailure("unschedulable", f"no node can run this workspace: {message}".rstrip(": "), 503, final)
     return None

@@ -154,14 +154,19 @@ class KubernetesSettings(Model):
         if self.namespace_template is not None:
             try:
                 sample = self.namespace_template.format(username="user")
+                fixed = self.namespace_template.format(username="")
             except (KeyError, IndexError, ValueError):
                 raise ValueError("namespace_template may use only {username}") from None
-            if not _DNS_LABEL.match(sample):
+            if "{username}" not in self.namespace_template or not fixed:
+                # a bare {username} would let a user named kube-system work there
+                raise ValueError("namespace_template must contain {username} and a prefix or suffix, e.g. ws-{username}")
+            if not _DNS_LABEL.match(sample) or len(fixed) > 63 - _MIN_USERNAME:
                 raise ValueError(f"namespace_template {self.namespace_template!r} does not make a DNS-1123 label")
         return self
 
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_MIN_USERNAME = 16  # room the template leaves for the user's part of a namespace name
 
 
 class CullMatch(Model):

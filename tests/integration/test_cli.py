@@ -48,7 +48,7 @@ def test_up_refuses_an_invalid_config_with_the_same_messages(tmp_path: Path):
     result = run("up", "--config", str(config), "--data-dir", str(tmp_path / "data"))
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        f"workspaces: error: {config}: backend: must be one of: 'local'",
+        f"workspaces: error: {config}: backend: must be one of: 'local', 'kubernetes'",
         f"workspaces: error: {config}: hub.port: must be >= 1",
     ]
     assert "Traceback" not in result.stdout + result.stderr

@@ -2,6 +2,7 @@
 
 The hub, the proxy and every jupyter server are real processes; only the
 cluster is the stand-in, and its pods run as local processes on 127.0.0.N.
+Kubeflow mode: each user owns a profile namespace named after them.
 """
 
 from __future__ import annotations
@@ -11,23 +12,28 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from spawner.kubernetes import object_name
 
 from ..support.hub import Hub, wait_for
 from ..support.k8s_apiserver import ApiServer, ApiServerThread
+from ..support.kubeflow_objects import profile
 
 pytestmark = pytest.mark.hub
 
-NAMESPACE = "hub-test"
+USERS = ("kim", "lee", "max", "ned")
 
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[tuple[ApiServer, Path]]:
     with ApiServerThread(kubelet="process", data_dir=tmp_path / "cluster") as api:
+        for user in USERS:
+            r = requests.post(f"{api.url}/apis/kubeflow.org/v1/profiles", json=profile(user, user), timeout=10)
+            assert r.status_code == 201
         kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump(api.kubeconfig(NAMESPACE)))
+        kubeconfig.write_text(yaml.safe_dump(api.kubeconfig()))
         yield api, kubeconfig
 
 
@@ -36,8 +42,9 @@ def kube_hub(tmp_path: Path, cluster) -> Iterator[tuple[Hub, ApiServer]]:
     api, kubeconfig = cluster
     hub = Hub(
         tmp_path / "hub",
-        settings={"backend": "kubernetes", "kubernetes": {"namespace": NAMESPACE}},
+        settings={"backend": "kubernetes", "kubernetes": {"kubeflow": True}},
         env={"KUBECONFIG": str(kubeconfig)},
+        extra_config="c.KubeWorkspaceSpawner.unschedulable_grace = 1\n",
     )
     try:
         yield hub.start(), api
@@ -46,17 +53,17 @@ def kube_hub(tmp_path: Path, cluster) -> Iterator[tuple[Hub, ApiServer]]:
 
 
 def pods(api: ApiServer) -> list[str]:
-    return [p["metadata"]["name"] for p in api.store.items("pods", NAMESPACE)]
+    return [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in api.store.items("pods", None)]
 
 
 def claims(api: ApiServer) -> list[str]:
-    return [p["metadata"]["name"] for p in api.store.items("persistentvolumeclaims", NAMESPACE)]
+    return [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in api.store.items("persistentvolumeclaims", None)]
 
 
 def test_a_workspace_is_created_reached_stopped_started_and_deleted(kube_hub):
     hub, api = kube_hub
     token = hub.user_token("kim")
-    name = object_name("kim", "exp")
+    name = "kim/" + object_name("kim", "exp")
 
     hub.start_workspace("kim", "exp", {"image": "lab", "profile": "small", "storage": "5Gi"})
     assert pods(api) == [name] and claims(api) == [name]
@@ -65,7 +72,7 @@ def test_a_workspace_is_created_reached_stopped_started_and_deleted(kube_hub):
     # a file in the workspace's storage
     r = hub.get("/user/kim/exp/api/contents", token=token)
     assert r.status_code == 200
-    put = __import__("requests").put(
+    put = requests.put(
         f"{hub.url}/user/kim/exp/api/contents/notes.txt",
         headers={"Authorization": f"token {token}"},
         json={"type": "file", "format": "text", "content": "keep me"},
@@ -104,21 +111,21 @@ def test_a_start_the_cluster_cannot_schedule_fails_with_the_reason(kube_hub):
         assert "Insufficient nvidia.com/gpu" in r.json()["message"]
     hub.wait_stopped("lee", "big")
     assert pods(api) == []
-    assert claims(api) == [object_name("lee", "big")]
+    assert claims(api) == ["lee/" + object_name("lee", "big")]
 
 
 def test_a_running_workspace_is_found_again_after_the_hub_is_killed(kube_hub):
     hub, api = kube_hub
     token = hub.user_token("max")
     hub.start_workspace("max", "job", {"image": "lab"})
-    [pod] = api.store.items("pods", NAMESPACE)
+    [pod] = api.store.items("pods", "max")
 
     hub.stop(sig=signal.SIGKILL)
     hub.start()
 
     assert hub.server("max", "job")["ready"]
     assert hub.get("/user/max/job/api/status", token=token).status_code == 200
-    assert [p["metadata"]["uid"] for p in api.store.items("pods", NAMESPACE)] == [pod["metadata"]["uid"]]
+    assert [p["metadata"]["uid"] for p in api.store.items("pods", None)] == [pod["metadata"]["uid"]]
 
 
 def test_a_hub_killed_mid_spawn_leaves_no_orphan_and_nothing_pending(kube_hub):

@@ -33,6 +33,22 @@ GPU_PROFILE = {
     "shm_size": "4Gi",
     "node_selector": {"nvidia.com/gpu.present": "true"},
     "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+    "affinity": {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [{"matchExpressions": [{"key": "gpu.model", "operator": "In", "values": ["h100", "a100"]}]}]
+            },
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 50, "preference": {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["a"]}]}}
+            ],
+        },
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 10, "podAffinityTerm": {"topologyKey": "kubernetes.io/hostname",
+                 "labelSelector": {"matchLabels": {"app.kubernetes.io/component": "workspace"}}}}
+            ]
+        },
+    },
 }
 
 
@@ -50,7 +66,14 @@ def write_config(root: Path, **kubernetes: Any) -> Path:
     return path
 
 
-def make_spawner(config_file: Path, api_url: str, user: str = "alice@example.com", server: str = "train", **traits: Any):
+def make_spawner(
+    config_file: Path,
+    api_url: str,
+    user: str = "alice@example.com",
+    server: str = "train",
+    groups: tuple[str, ...] = (),
+    **traits: Any,
+):
     """A KubeWorkspaceSpawner as the hub would make it (call inside a running event loop)."""
     from spawner.kubernetes import KubeWorkspaceSpawner
 
@@ -61,7 +84,8 @@ def make_spawner(config_file: Path, api_url: str, user: str = "alice@example.com
     config.KubeWorkspaceSpawner.k8s_api_request_retry_timeout = 10
     for name, value in traits.items():
         setattr(config.KubeWorkspaceSpawner, name, value)
-    owner = SimpleNamespace(name=user, id=1, url=f"/user/{user}/", server=Server(), escaped_name=user, groups=[])
+    member_of = [SimpleNamespace(name=g) for g in groups]
+    owner = SimpleNamespace(name=user, id=1, url=f"/user/{user}/", server=Server(), escaped_name=user, groups=member_of)
     # the server's database row, as the hub would pass it (the name comes from there)
     row = SimpleNamespace(name=server, user_options={}, state=None, server=None)
     return KubeWorkspaceSpawner(

@@ -35,7 +35,7 @@ def failed_start(config_file: Path, api, fate: str) -> tuple[SpawnException, flo
     api.kubelet.scenario = lambda pod: fate
 
     async def go():
-        s = make_spawner(config_file, api.url, user="ann", server=fate, start_timeout=60)
+        s = make_spawner(config_file, api.url, user="ann", server=fate, start_timeout=60, unschedulable_grace=0.5)
         s.apply_spec(SPEC)
         messages: list[str] = []
 
@@ -124,3 +124,48 @@ def test_an_api_that_keeps_failing_fails_the_start_and_leaves_no_pod(config_file
     namespace = run(go)
     api.store.faults.clear()
     assert api.store.items("pods", namespace) == []
+
+
+def test_an_unschedulable_pod_gets_its_grace_for_an_autoscaler(config_file, api):
+    api.kubelet.scenario = lambda pod: "unschedulable"
+
+    async def go():
+        s = make_spawner(config_file, api.url, user="ann", server="grace", unschedulable_grace=2)
+        s.apply_spec(SPEC)
+        began = time.monotonic()
+        with pytest.raises(SpawnException):
+            await s.start()
+        return time.monotonic() - began
+
+    assert 2 <= run(go) < 8
+
+
+def test_the_autoscaler_saying_no_ends_the_grace_at_once(config_file, api):
+    def no_room(pod):
+        asyncio.ensure_future(api.kubelet.event(pod, "NotTriggerScaleUp", "pod didn't trigger scale-up: max size reached"))
+        return "unschedulable"
+
+    api.kubelet.scenario = no_room
+
+    async def go():
+        s = make_spawner(config_file, api.url, user="ann", server="no-room", unschedulable_grace=60)
+        s.apply_spec(SPEC)
+        began = time.monotonic()
+        with pytest.raises(SpawnException) as info:
+            await s.start()
+        return time.monotonic() - began, info.value
+
+    took, error = run(go)
+    assert took < 8 and error.reason == "unschedulable"
+
+
+def test_a_crash_looping_pod_left_from_before_does_not_fail_the_new_start(config_file, api):
+    namespace = load_config(config_file).settings.kubernetes.namespace
+    api.kubelet.scenario = lambda pod: "crash" if pod["spec"]["containers"][0]["image"] == "old" else "run"
+    leftover = {"metadata": {"name": object_name("ann", "stale")}, "spec": {"containers": [{"name": "notebook", "image": "old"}]}}
+    assert requests.post(f"{api.url}/api/v1/namespaces/{namespace}/pods", json=leftover, timeout=10).status_code == 201
+    time.sleep(0.3)  # the kubelet reports it crash-looping
+
+    run(lambda: start(config_file, api.url, SPEC, user="ann", server="stale"))
+    [pod] = api.store.items("pods", namespace)
+    assert pod["spec"]["containers"][0]["image"] != "old"

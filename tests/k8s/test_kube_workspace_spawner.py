@@ -16,7 +16,7 @@ from spawner.kubernetes import object_name, workspace_labels
 
 from ..support.k8s_apiserver import ApiServerThread
 from ..support.kubeflow_objects import contributor, profile
-from .kube import DNS_LABEL, SCHEMA_VERSIONS, assert_valid_objects, make_spawner, run, start, write_config
+from .kube import DNS_LABEL, GPU_PROFILE, SCHEMA_VERSIONS, assert_valid_objects, make_spawner, run, start, write_config
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +64,19 @@ def test_the_pod_carries_image_resources_gpu_placement_and_shm(config_file):
     shm = next(v for v in pod["spec"]["volumes"] if v["name"] == "dshm")
     assert shm["emptyDir"] == {"medium": "Memory", "sizeLimit": "4Gi"}
     assert {"name": "dshm", "mountPath": "/dev/shm"} in container["volumeMounts"]
+
+
+def test_the_pod_carries_the_profiles_affinity(config_file):
+    pod, _ = manifests(config_file, GPU_SPEC)
+    affinity = pod["spec"]["affinity"]
+    assert affinity["nodeAffinity"] == GPU_PROFILE["affinity"]["nodeAffinity"]
+    assert affinity["podAntiAffinity"] == GPU_PROFILE["affinity"]["podAntiAffinity"]
+    assert "podAffinity" not in affinity
+
+
+def test_a_profile_without_affinity_gives_the_pod_none(config_file):
+    pod, _ = manifests(config_file, {"image": "lab", "profile": "small"})
+    assert not pod["spec"].get("affinity")
 
 
 def test_the_pvc_has_the_spec_size_class_and_labels(config_file):

@@ -83,6 +83,12 @@ def test_a_namespace_template_must_make_a_dns_label(tmp_path):
     assert "does not make a DNS-1123 label" in issue
 
 
+@pytest.mark.parametrize("template", ["{username}", "ws"])
+def test_a_namespace_template_needs_the_username_and_a_prefix_or_suffix(tmp_path, template):
+    [issue] = issues_of(write(tmp_path, f"kubernetes:\n  namespace_template: '{template}'\n"))
+    assert issue == "kubernetes: namespace_template must contain {username} and a prefix or suffix, e.g. ws-{username}"
+
+
 def test_the_fixed_namespace_must_be_a_dns_label(tmp_path):
     [issue] = issues_of(write(tmp_path, "kubernetes:\n  namespace: My_NS\n"))
     assert "is not a DNS-1123 label" in issue

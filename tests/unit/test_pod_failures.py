@@ -49,6 +49,24 @@ def test_waiting_for_a_pvc_to_be_provisioned_is_not_a_failure():
     assert pod_failure(pod(), [event("FailedScheduling", message)]) is None
 
 
+def test_an_unschedulable_pod_may_still_get_room_until_the_autoscaler_says_no():
+    assert pod_failure(pod(conditions=[UNSCHEDULABLE])).final is False
+    events = [event("NotTriggerScaleUp", "pod didn't trigger scale-up: 2 max node group size reached", "Normal")]
+    assert pod_failure(pod(conditions=[UNSCHEDULABLE]), events).final is True
+
+
+def test_old_scheduling_events_of_a_scheduled_pod_are_history():
+    scheduled = {"type": "PodScheduled", "status": "True"}
+    events = [event("FailedScheduling", UNSCHEDULABLE["message"])]
+    assert pod_failure(pod(conditions=[scheduled]), events) is None
+
+
+def test_a_pod_waiting_for_a_preemption_is_waited_for():
+    waiting_pod = pod(conditions=[UNSCHEDULABLE])
+    waiting_pod["status"]["nominatedNodeName"] = "node-1"
+    assert pod_failure(waiting_pod) is None
+
+
 def test_a_pod_the_autoscaler_is_making_room_for_is_waited_for():
     events = [event("FailedScheduling", UNSCHEDULABLE["message"]), event("TriggeredScaleUp", "pod triggered scale-up", "Normal")]
     assert pod_failure(pod(conditions=[UNSCHEDULABLE]), events) is None
