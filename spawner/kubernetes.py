@@ -39,15 +39,14 @@ from workspaces.catalog import Affinity
 from workspaces.spec import ResolvedSpec
 
 from .base import WorkspaceSpawnerMixin
-from .kubeflow import NamespaceRefused, check_namespace
-from .naming import workspace_name
+from workspaces.kubeflow import NamespaceRefused, check_namespace
+from workspaces.naming import MAX_NAME, template_namespace, workspace_name
 from .pod_failures import PodFailure, pod_failure
 from .references import Namespace, Refused, check_volumes, pod_default_labels
 from .reflectors import POD_LABELS, WorkspaceEventReflector, WorkspacePodReflector
 
 LABEL_PREFIX = "workspaces.jupyter.org"
 NAME_PREFIX = "ws-"
-MAX_NAME = 63  # a DNS-1123 label
 # API answers worth another try: the server is busy or briefly failing
 RETRYABLE = {429, 500, 502, 503, 504}
 # Istio: the server must not start before its sidecar can carry the hub's requests.
@@ -68,12 +67,6 @@ def object_name(user: str, server: str) -> str:
 def label_value(value: str) -> str:
     """A label value (at most 63 characters of [a-z0-9-], never empty) naming ``value``."""
     return workspace_name(value, "", MAX_NAME) or "none"
-
-
-def template_namespace(template: str, user: str) -> str:
-    """A user's namespace from ``namespace_template``, shortened (with a hash) to a DNS label."""
-    room = MAX_NAME - len(template.format(username=""))
-    return template.format(username=workspace_name(user, "", room))
 
 
 def workspace_labels(user: str, server: str, image: str, profile: str) -> dict[str, str]:
@@ -397,6 +390,14 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
             await self._ensure_user_namespace(namespace)
         self._place_in(namespace)
         self._namespace_known = True
+        self._record_namespace(namespace)
+
+    def _record_namespace(self, namespace: str) -> None:
+        """The spec says where the workspace runs, so the API and the next start see it."""
+        if self.user_options.get("namespace") != namespace:
+            self.user_options = {**self.user_options, "namespace": namespace}
+            if self.orm_spawner is not None:
+                self.orm_spawner.user_options = self.user_options
 
     async def _ensure_user_namespace(self, namespace: str) -> None:
         """Create a user's namespace if missing (an existing one is left as it is, never deleted).

@@ -28,7 +28,7 @@ from workspaces.spec import ResolvedSpec
 
 from .base import WorkspaceSpawnerMixin
 from .gpus import GpuAllocator, GpuUnavailable, detect_gpus
-from .naming import workspace_name
+from workspaces.naming import workspace_name
 
 # Folder names are escaped to [a-z0-9-]; cap them well below NAME_MAX (255).
 MAX_FOLDER_NAME = 200

@@ -195,6 +195,15 @@ def test_kubeflow_workspaces_go_to_the_owners_profile_namespace(kubeflow_config,
     assert [p["metadata"]["namespace"] for p in kubeflow_cluster.store.items("pods", None)] == ["alice"]
 
 
+def test_the_chosen_namespace_is_recorded_in_the_spec(kubeflow_config, kubeflow_cluster):
+    async def go():
+        s = await start(kubeflow_config, kubeflow_cluster.url, {"image": "lab"}, user="alice@example.com", server="rec")
+        return s.user_options, s.orm_spawner.user_options
+
+    options, stored = run(go)
+    assert options["namespace"] == stored["namespace"] == "alice"
+
+
 def test_kubeflow_workspaces_may_go_to_a_contributor_namespace(kubeflow_config, kubeflow_cluster):
     spec = {"image": "lab", "namespace": "team-ml"}
     assert start_in(kubeflow_cluster.url, kubeflow_config, "alice@example.com", spec) == "team-ml"

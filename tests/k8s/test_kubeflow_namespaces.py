@@ -8,7 +8,7 @@ import pytest
 import requests
 from kubernetes_asyncio.client import ApiClient, Configuration
 
-from spawner.kubeflow import NamespaceAccess, NamespaceRefused, allowed_namespaces, check_namespace
+from workspaces.kubeflow import NamespaceAccess, NamespaceRefused, allowed_namespaces, check_namespace
 
 from ..support.k8s_apiserver import ApiServerThread
 from ..support.kubeflow_objects import contributor, profile

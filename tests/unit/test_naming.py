@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from spawner.naming import workspace_name
+from workspaces.naming import workspace_name
 
 TRICKY = ["", "a", "A", "a-", "-a", "a--b", "a-2d", "..", "../etc", "a/b", "Ä", "user@example.com", "x" * 300, "a b", "-2d"]
 

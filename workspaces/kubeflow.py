@@ -7,8 +7,9 @@ Kubeflow's ``user`` and ``role`` annotations (as KFAM and the central dashboard
 write them). A user is matched by JupyterHub name or by email, case-insensitively,
 since Kubeflow identifies people by the email in its ``kubeflow-userid`` header.
 
-Groundwork for the Kubernetes backend (issue 3): the spawner will call
-:func:`check_namespace` before it creates any object.
+The Kubernetes spawner calls :func:`check_namespace` before it creates any
+object; the API service lists :func:`allowed_namespaces`. It lives here, not
+in ``spawner``, because both use it and ``workspaces`` must not import ``spawner``.
 """
 
 from __future__ import annotations

@@ -41,3 +41,12 @@ def workspace_name(user: str, server: str = "", max_length: int | None = None) -
             raise ValueError(f"max_length must be more than {len(suffix)}")
         name = name[: max_length - len(suffix)].rstrip("-") + suffix
     return name
+
+
+MAX_NAME = 63  # a DNS-1123 label: Kubernetes names and namespaces
+
+
+def template_namespace(template: str, user: str) -> str:
+    """A user's namespace from ``kubernetes.namespace_template``, shortened (with a hash) to a DNS label."""
+    room = MAX_NAME - len(template.format(username=""))
+    return template.format(username=workspace_name(user, "", room))
