@@ -11,6 +11,7 @@ class combines it with a JupyterHub spawner and implements
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from tornado import web
@@ -30,7 +31,7 @@ DEFAULT_URLS = {"jupyterlab": "/lab", "vscode": "/vscode/", "rstudio": "/rstudio
 
 # One store per config file, shared by every spawner of the hub process, so a
 # catalog edit is noticed once and applies to all.
-_stores: dict[str, CatalogStore] = {}
+_stores: dict[tuple[str, str], CatalogStore] = {}
 
 
 class WorkspaceSpawnerMixin(LoggingConfigurable):
@@ -52,6 +53,15 @@ class WorkspaceSpawnerMixin(LoggingConfigurable):
 
         Empty: $WORKSPACES_CONFIG, else the built-in defaults (the repository's
         images/catalog.yaml and config/profiles.yaml).
+        """,
+    )
+
+    catalog_edits = Unicode(
+        "",
+        config=True,
+        help="""Path of catalog-edits.yaml: image changes admins make through the API.
+
+        Empty: none. ``workspaces up`` points it into the data directory.
         """,
     )
 
@@ -77,10 +87,11 @@ class WorkspaceSpawnerMixin(LoggingConfigurable):
 
     @property
     def catalog_store(self) -> CatalogStore:
-        path = self.config_path
-        store = _stores.get(path)
+        key = (self.config_path, self.catalog_edits)
+        store = _stores.get(key)
         if store is None:
-            store = _stores[path] = CatalogStore(load_config(path or None), log=self.log)
+            edits = Path(self.catalog_edits) if self.catalog_edits else None
+            store = _stores[key] = CatalogStore(load_config(key[0] or None), log=self.log, edits=edits)
         return store
 
     @property

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
+from .catalog_edits import apply_edits, read_edits
 from .config import LoadedConfig, Model, load_config, read_yaml
 from .errors import ConfigError, Issue, issues_from_pydantic
 from .quantity import cpu_cores, format_bytes, memory_bytes
@@ -361,24 +362,40 @@ def _validate_part(
     return entries
 
 
-def catalog_files(config: LoadedConfig) -> list[Path]:
+def catalog_files(config: LoadedConfig, edits: Path | None = None) -> list[Path]:
     """Every file the catalog is read from (for change detection)."""
     files = [config.path] if config.path else []
     for ref in (config.settings.catalog, config.settings.profiles):
         if isinstance(ref, str):
             files.append(config.resolve(ref))
+    if edits is not None:
+        files.append(edits)
     return files
 
 
-def load_catalog(config: LoadedConfig) -> Catalog:
-    """Read and validate the images and profiles a config refers to."""
+def raw_images(config: LoadedConfig) -> tuple[Any, str, str]:
+    """The catalog's images document as written, where it comes from, and its path prefix there."""
     settings = config.settings
-    config_source = str(config.path) if config.path else "workspaces.yaml"
     if isinstance(settings.catalog, str):
         path = config.resolve(settings.catalog)
-        images = _validate_part(ImagesFile, "images", read_yaml(path), str(path))
-    else:
-        images = _validate_part(ImagesFile, "images", settings.catalog, config_source, "catalog.")
+        return read_yaml(path), str(path), ""
+    return settings.catalog, str(config.path) if config.path else "workspaces.yaml", "catalog."
+
+
+def validate_images(data: Any, source: str, prefix: str = "") -> list[ImageEntry]:
+    return _validate_part(ImagesFile, "images", data, source, prefix)
+
+
+def load_catalog(config: LoadedConfig, edits: Path | None = None) -> Catalog:
+    """Read and validate the images and profiles a config refers to, with admins' edits applied."""
+    settings = config.settings
+    config_source = str(config.path) if config.path else "workspaces.yaml"
+    data, source, prefix = raw_images(config)
+    changes = read_edits(edits)
+    if (changes["images"] or changes["removed"]) and isinstance(data, dict) and isinstance(data.get("images"), list):
+        data = {**data, "images": apply_edits(data["images"], changes)}
+        source = f"{source} with {edits}"
+    images = validate_images(data, source, prefix)
     if isinstance(settings.profiles, str):
         path = config.resolve(settings.profiles)
         profiles = _validate_part(ProfilesFile, "profiles", read_yaml(path), str(path))
@@ -395,17 +412,18 @@ class CatalogStore:
     and what is wrong, and the last good catalog stays in force.
     """
 
-    def __init__(self, config: LoadedConfig, log: logging.Logger | None = None):
+    def __init__(self, config: LoadedConfig, log: logging.Logger | None = None, edits: Path | None = None):
         self.log = log or logging.getLogger("workspaces.catalog")
         self._settings = config  # hub settings: read at start only
         self._config = config  # latest good file, for where the catalog lives
-        self._catalog = load_catalog(config)
+        self.edits = edits  # admins' changes through the API (catalog_edits.py)
+        self._catalog = load_catalog(config, edits)
         self._stamps = self._stat()
         self.last_error: ConfigError | None = None
 
     def _stat(self) -> dict[Path, tuple[int, int] | None]:
         stamps: dict[Path, tuple[int, int] | None] = {}
-        for path in catalog_files(self._config):
+        for path in catalog_files(self._config, self.edits):
             try:
                 st = path.stat()
                 stamps[path] = (st.st_mtime_ns, st.st_size)
@@ -429,7 +447,7 @@ class CatalogStore:
         """Load the files now; returns whether the new catalog took effect."""
         try:
             config = load_config(self._config.path) if self._config.path else self._config
-            catalog = load_catalog(config)
+            catalog = load_catalog(config, self.edits)
         except ConfigError as e:
             self.last_error = e
             for line in e.lines():

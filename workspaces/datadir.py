@@ -47,6 +47,16 @@ class DataDir:
         """Parent of every workspace folder."""
         return self.path / "workspaces"
 
+    @property
+    def catalog_edits(self) -> Path:
+        """Image changes admins make through the API (see workspaces.catalog_edits)."""
+        return self.path / "catalog-edits.yaml"
+
+    @property
+    def api_state(self) -> Path:
+        """What the API service remembers about workspaces (creation times, pending specs, failures)."""
+        return self.path / "api-state.json"
+
     def ensure(self) -> None:
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.workspaces.mkdir(exist_ok=True, mode=0o700)
