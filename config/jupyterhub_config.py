@@ -74,20 +74,19 @@ if settings.backend == "kubernetes":
 
     c.JupyterHub.spawner_class = KubeWorkspaceSpawner
     c.KubeWorkspaceSpawner.workspaces_config = str(launch.config.path or "")
+    c.KubeWorkspaceSpawner.catalog_edits = str(launch.data.catalog_edits)
 else:
     from spawner.local import LocalWorkspaceSpawner
 
     c.JupyterHub.spawner_class = LocalWorkspaceSpawner
     c.LocalWorkspaceSpawner.workspaces_config = str(launch.config.path or "")
     c.LocalWorkspaceSpawner.workspaces_root = str(launch.data.workspaces)
+    c.LocalWorkspaceSpawner.catalog_edits = str(launch.data.catalog_edits)
 c.Spawner.default_url = "/lab"
 
 # The idle culler: a hub service with the least scopes it needs (culler.SCOPES).
 # It stops a workspace by asking the server to shut down through the proxy, so
 # it holds no delete:servers and cannot remove a named server or a user.
-c.JupyterHub.load_roles = [
-    {"name": "workspaces-culler", "description": "Stop idle workspaces", "scopes": CULLER_SCOPES, "services": ["culler"]}
-]
 culling = settings.culling
 culler_service = {"name": "culler", "display": False}
 if culling.enabled:
@@ -99,7 +98,34 @@ if culling.enabled:
         ],
         url=f"http://127.0.0.1:{culling.port}",
     )
-c.JupyterHub.services = [culler_service]
+
+# The workspaces API: acts on the hub with each caller's own token, so its own
+# token needs no scopes; callers need access to it, which every user gets.
+api_service = {
+    "name": "workspaces",
+    "display": False,
+    "command": [
+        sys.executable, "-m", "workspaces.api",
+        f"--config={launch.config.path or ''}",
+        f"--data-dir={launch.data.path}",
+    ],
+    "url": f"http://127.0.0.1:{settings.api.port}",
+}
+c.JupyterHub.services = [culler_service, api_service]
+
+# Changing the image catalog through the API is what this scope allows; the
+# admin users of workspaces.yaml have it (give it to others with a role).
+c.JupyterHub.custom_scopes = {
+    "custom:workspaces:catalog": {"description": "Add, change, deprecate and remove images of the Workspaces catalog."}
+}
+c.JupyterHub.load_roles = [
+    {"name": "workspaces-culler", "description": "Stop idle workspaces", "scopes": CULLER_SCOPES, "services": ["culler"]},
+    {"name": "user", "description": "Standard user privileges, and the workspaces API",
+     "scopes": ["self", "access:services!service=workspaces"]},
+    {"name": "workspaces-catalog-admins", "description": "Edit the image catalog through the workspaces API",
+     "scopes": ["custom:workspaces:catalog", "access:services!service=workspaces"],
+     "users": list(settings.auth.admin_users)},
+]
 
 if hub.extra_config:
     load_subconfig(str(launch.config.resolve(hub.extra_config)))  # noqa: F821

@@ -9,11 +9,9 @@ through the hub API and the proxy with that token.
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import json
 import logging
 import os
-import signal
 import sys
 from typing import Any
 
@@ -27,12 +25,10 @@ from traitlets.config import Application
 from workspaces.catalog import CatalogStore
 from workspaces.config import load_config
 from workspaces.errors import ConfigError
+from workspaces.lifetime import die_with_parent
 
 from .cull import Culler
 from .hub import HubClient
-
-
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 class _Authenticated(HubAuthenticated, web.RequestHandler):
@@ -151,33 +147,10 @@ class CullerApp(Application):
         self.log.info("Culler serving metrics and decisions on 127.0.0.1:%d%s", port, prefix)
         every_ms = culler.policy.every * 1000
         loop = IOLoop.current()
-        # A hub that dies (SIGKILL, OOM) cannot stop its services: leave with it,
-        # so a restarted hub can start a fresh culler on the same port.
-        parent = _die_with_parent()
-
-        def exit_if_orphaned() -> None:
-            if os.getppid() != parent:
-                self.log.warning("The hub (pid %d) is gone; the culler stops too", parent)
-                loop.stop()
-
-        PeriodicCallback(exit_if_orphaned, 1000).start()
+        die_with_parent(self.log, "the culler")
         loop.add_callback(self.one_pass, culler)
         PeriodicCallback(lambda: loop.add_callback(self.one_pass, culler), every_ms).start()
         loop.start()
-
-
-def _die_with_parent() -> int:
-    """Ask Linux for SIGTERM when the parent (the hub) dies; return the parent's pid.
-
-    Elsewhere, the caller's periodic getppid() check does the same, a second later.
-    """
-    parent = os.getppid()
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != parent:  # it died before the call took effect
-            os.kill(os.getpid(), signal.SIGTERM)
-    return parent
 
 
 def main(argv: list[str] | None = None) -> None:

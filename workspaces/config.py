@@ -217,6 +217,10 @@ class CullingPolicy(Model):
     port: Port = Field(8002, description="Loopback port of the culler's metrics and decisions.")
 
 
+class ApiSettings(Model):
+    port: Port = Field(8003, description="Loopback port of the workspaces API service (reached through the proxy).")
+
+
 class WorkspacesConfig(Model):
     """Everything in workspaces.yaml except the catalog and profiles."""
 
@@ -226,14 +230,18 @@ class WorkspacesConfig(Model):
     storage: StorageSettings = StorageSettings()
     local: LocalSettings = LocalSettings()
     culling: CullingPolicy = CullingPolicy()
+    api: ApiSettings = ApiSettings()
     kubernetes: KubernetesSettings = KubernetesSettings()
     named_server_limit_per_user: int = Field(0, ge=0, description="0 means no limit.")
 
     @model_validator(mode="after")
     def _culler_port_is_free(self) -> WorkspacesConfig:
         hub = self.hub
-        if self.culling.enabled and self.culling.port in (hub.port, hub.hub_port, hub.proxy_api_port):
+        hub_ports = (hub.port, hub.hub_port, hub.proxy_api_port)
+        if self.culling.enabled and self.culling.port in hub_ports:
             raise ValueError(f"culling.port {self.culling.port} is also one of the hub's ports")
+        if self.api.port in hub_ports or (self.culling.enabled and self.api.port == self.culling.port):
+            raise ValueError(f"api.port {self.api.port} is also the port of the hub, the proxy or the culler")
         return self
     # Catalog and profiles are validated by workspaces.catalog; here they are
     # only located: inline content, or a path relative to this file.

@@ -101,6 +101,7 @@ def check_ports_free(launch: Launch) -> None:
         ports += [("port", hub.ip, launch.port), ("proxy_api_port", "127.0.0.1", hub.proxy_api_port)]
     if launch.config.settings.culling.enabled:
         ports.append(("culling.port", "127.0.0.1", launch.config.settings.culling.port))
+    ports.append(("api.port", "127.0.0.1", launch.config.settings.api.port))
     for what, ip, port in ports:
         with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as s:
             # SO_REUSEADDR: a port in TIME_WAIT after a restart is free to the hub too

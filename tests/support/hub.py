@@ -33,6 +33,8 @@ ADMIN_SCOPES = [
     "admin:groups",
     "access:servers",
     "tokens",
+    "access:services",
+    "custom:workspaces:catalog",
 ]
 
 
@@ -75,7 +77,7 @@ class Hub:
     ):
         self.root = root
         self.env = {**os.environ, **(env or {})}
-        self.port, self.hub_port, self.proxy_api_port, self.culler_port = free_ports(4)
+        self.port, self.hub_port, self.proxy_api_port, self.culler_port, self.api_port = free_ports(5)
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_token = secrets.token_hex(16)
         self.culler_token = secrets.token_hex(16)
@@ -121,6 +123,7 @@ class Hub:
             },
             "local": {"gpus": "none"},
             "culling": {"port": self.culler_port},
+            "api": {"port": self.api_port},
             "catalog": "catalog.yaml",
             "profiles": "profiles.yaml",
         }
@@ -173,7 +176,7 @@ class Hub:
 
     def reap(self) -> None:
         """Stop by PID what listens on this hub's proxy and culler ports."""
-        for port in (self.port, self.proxy_api_port, self.culler_port):
+        for port in (self.port, self.proxy_api_port, self.culler_port, self.api_port):
             for pid in self._pids_listening_on(port):
                 _kill(pid)
 
@@ -237,6 +240,12 @@ class Hub:
         kwargs.setdefault("timeout", 30)
         headers = {"Authorization": f"token {token or self.admin_token}"}
         return requests.request(method, f"{self.url}/hub/api{path}", headers=headers, **kwargs)
+
+    def ws(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
+        """Call the workspaces API (``/services/workspaces/api/v1`` + ``path``) through the proxy."""
+        kwargs.setdefault("timeout", 30)
+        headers = {"Authorization": f"token {token or self.admin_token}"} if token != "" else {}
+        return requests.request(method, f"{self.url}/services/workspaces/api/v1{path}", headers=headers, **kwargs)
 
     def get(self, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
         """GET anything behind the proxy (/user/..., /hub/spawn/...)."""
@@ -320,7 +329,7 @@ class Hub:
 
     def workspace_folder(self, user: str, name: str) -> Path:
         from spawner.local import MAX_FOLDER_NAME
-        from spawner.naming import workspace_name
+        from workspaces.naming import workspace_name
 
         return self.data_dir / "workspaces" / workspace_name(user, name, MAX_FOLDER_NAME)
 

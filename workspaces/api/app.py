@@ -1,0 +1,247 @@
+"""The ``workspaces`` hub service: serves the REST API under ``/services/workspaces/api/v1/``.
+
+Run by the hub as a managed service (config/jupyterhub_config.py):
+``python -m workspaces.api --config workspaces.yaml --data-dir DATA``. It reads
+JUPYTERHUB_API_URL, JUPYTERHUB_SERVICE_PREFIX and JUPYTERHUB_SERVICE_URL like
+any hub service; it listens on loopback only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from jupyterhub.services.auth import HubAuth
+from pydantic import ValidationError
+from tornado import web
+from tornado.ioloop import IOLoop
+from traitlets import Integer, Unicode, default
+from traitlets.config import Application
+
+from ..catalog import CatalogStore, ImageEntry, raw_images, validate_images
+from ..catalog_edits import apply_edits, read_edits, write_edits
+from ..config import load_config
+from ..errors import ConfigError, Issue, issues_from_pydantic
+from ..spec import SpecError, resolve_spec
+from . import handlers as h
+from .errors import ApiError, not_found
+from .hub import Hub, HubRefused, path
+from .state import ApiState, now
+from ..lifetime import die_with_parent
+
+OPENAPI = Path(__file__).with_name("openapi.json")
+ROUTES = [
+    (r"workspaces", h.WorkspacesHandler),
+    (r"workspaces/([^/]+)/([^/]+)", h.WorkspaceHandler),
+    (r"workspaces/([^/]+)/([^/]+)/start", h.StartHandler),
+    (r"workspaces/([^/]+)/([^/]+)/stop", h.StopHandler),
+    (r"workspaces/([^/]+)/([^/]+)/progress", h.ProgressHandler),
+    (r"images", h.ImagesHandler),
+    (r"images/([^/]+)", h.ImageHandler),
+    (r"images/([^/]+)/deprecate", h.DeprecateHandler),
+    (r"profiles", h.ProfilesHandler),
+    (r"namespaces", h.NamespacesHandler),
+]
+
+
+class OpenAPIHandler(web.RequestHandler):
+    """The API's description; public, like any OpenAPI document."""
+
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(OPENAPI.read_bytes())
+
+
+class RootHandler(web.RequestHandler):
+    def get(self) -> None:
+        self.finish({"service": "workspaces", "api": "api/v1/", "openapi": "api/v1/openapi.json"})
+
+
+class WorkspacesService:
+    """What the handlers share: the hub, the catalog, the remembered state, and the actions."""
+
+    def __init__(self, app: WorkspacesAPI, store: CatalogStore, data_dir: Path | None):
+        self.log = app.log
+        self.hub = Hub(app.api_url)
+        self.hub_auth = HubAuth(api_url=app.api_url, api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""), cache_max_age=60)
+        self.catalog_store = store
+        self.state = ApiState(data_dir / "api-state.json" if data_dir else None)
+        self.edits_path = data_dir / "catalog-edits.yaml" if data_dir else None
+        self._followers: set[asyncio.Task] = set()
+
+    @property
+    def settings(self) -> Any:
+        return self.catalog_store.config.settings
+
+    # -- specs -------------------------------------------------------------------
+
+    def resolve(self, raw: Any, groups: list[str], prefix: str) -> dict[str, Any]:
+        """The normalized spec to store, or a 400 naming each field."""
+        try:
+            resolved = resolve_spec(
+                raw, self.catalog_store.current(), groups, self.settings.backend, self.settings.storage
+            )
+        except SpecError as e:
+            fields = [Issue(f"{prefix}.{i.path}" if i.path else prefix, i.message) for i in e.issues]
+            raise ApiError(400, "invalid_spec", "; ".join(str(f) for f in fields), fields) from None
+        return resolved.user_options()
+
+    # -- starting ----------------------------------------------------------------
+
+    async def start(self, handler: h.APIHandler, owner: str, name: str, options: dict[str, Any], created: bool) -> None:
+        """Start through the hub; a failure the cluster reports is remembered, not raised."""
+        answer = await handler.hub_call("POST", path("users", owner, "servers", name), json_body=options)
+        if created and answer.status < 500 and answer.status not in (201, 202):
+            h.expect_ok(answer)
+        if not created and answer.status == 400 and "already" in answer.message:
+            return  # started meanwhile by someone else
+        if answer.status < 500:
+            h.expect_ok(answer)
+        changes: dict[str, Any] = {"next_spec": None, "failure": None}
+        if created:
+            changes["created"] = now()
+        if answer.status >= 500:
+            changes["failure"] = {"message": answer.message, "at": now()}
+        self.state.update(owner, name, **changes)
+        if answer.status == 202:
+            self.follow(handler.token, owner, name)
+
+    def follow(self, token: str, owner: str, name: str) -> None:
+        """Read the hub's progress stream until the start ends, to remember a failure."""
+
+        async def watch() -> None:
+            try:
+                async for chunk in self.hub.stream(token, path("users", owner, "servers", name, "progress")):
+                    for line in chunk.decode("utf-8", "replace").splitlines():
+                        if not line.startswith("data:"):
+                            continue
+                        event = json.loads(line[5:])
+                        if event.get("failed"):
+                            message = str(event.get("message", "the start failed")).removeprefix("Spawn failed: ")
+                            self.state.update(owner, name, failure={"message": message, "at": now()})
+                            return
+                        if event.get("ready"):
+                            return
+            except (ApiError, HubRefused, ValueError) as e:
+                self.log.info("Stopped following the start of %s/%s: %s", owner, name, e)
+
+        task = asyncio.ensure_future(watch())
+        self._followers.add(task)
+        task.add_done_callback(self._followers.discard)
+
+    # -- the catalog ---------------------------------------------------------------
+
+    def edit_images(self, handler: h.APIHandler, action: str, image_id: str | None, entry: dict[str, Any] | None) -> Any:
+        """Apply one admin change, validated like the catalog file; persisted in catalog-edits.yaml."""
+        if self.edits_path is None:
+            raise ApiError(409, "conflict", "this hub keeps no data directory, so the catalog cannot be edited here")
+        catalog = self.catalog_store.current()
+        if entry is not None:
+            try:
+                ImageEntry.model_validate(entry)
+            except ValidationError as e:
+                fields = issues_from_pydantic(e, ImageEntry)
+                raise ApiError(400, "invalid_request", "; ".join(str(f) for f in fields), fields) from None
+        exists = catalog.image(image_id or (entry or {}).get("id", "")) is not None
+        if action == "add" and exists:
+            raise ApiError(409, "conflict", f"image {entry['id']!r} already exists; update it with PUT")
+        if action != "add" and not exists:
+            raise not_found(f"image {image_id!r}")
+        edits = read_edits(self.edits_path)
+        if action == "remove":
+            edits["removed"] = [*edits["removed"], image_id]
+            edits["images"] = [e for e in edits["images"] if e.get("id") != image_id]
+        else:
+            edits["removed"] = [i for i in edits["removed"] if i != entry["id"]]
+            edits["images"] = [e for e in edits["images"] if e.get("id") != entry["id"]] + [entry]
+        data, _, _ = raw_images(self.catalog_store.config)
+        try:
+            validate_images({**data, "images": apply_edits(data["images"], edits)}, "the catalog")
+        except ConfigError as e:
+            fields = [Issue(i.path.split(".", 1)[-1] if "." in i.path else "images", i.message) for i in e.issues]
+            raise ApiError(409 if action == "remove" else 400, "conflict" if action == "remove" else "invalid_request",
+                           "; ".join(i.message for i in e.issues), fields) from None
+        write_edits(self.edits_path, edits)
+        self.catalog_store.reload()
+        self.log.info("%s %s image %s", handler.caller.get("name"), action, image_id or entry["id"])
+        return self.catalog_store.current().image(image_id or entry["id"])
+
+    # -- namespaces -------------------------------------------------------------------
+
+    async def namespaces_for(self, caller: dict[str, Any]) -> list[dict[str, str]]:
+        settings = self.settings
+        if settings.backend != "kubernetes" or caller.get("kind") != "user":
+            return []
+        k8s = settings.kubernetes
+        if k8s.namespace_template:
+            from ..naming import template_namespace
+
+            return [{"name": template_namespace(k8s.namespace_template, caller["name"]), "role": "owner"}]
+        if not k8s.kubeflow:
+            return [{"name": k8s.namespace, "role": "member"}]
+        from ..kubeflow import allowed_namespaces
+        from .kube import api_client
+
+        async with await api_client() as client:
+            return [{"name": a.namespace, "role": a.role} for a in await allowed_namespaces(client, caller["name"])]
+
+
+class WorkspacesAPI(Application):
+    name = "workspaces-api"
+    description = "The Workspaces REST API, a JupyterHub service."
+
+    config_file = Unicode("", config=True, help="workspaces.yaml (catalog, profiles, backend).")
+    data_dir = Unicode("", config=True, help="The hub's data directory: catalog edits and the API's state live there.")
+    api_url = Unicode(config=True, help="The hub API URL (default: $JUPYTERHUB_API_URL).")
+    port = Integer(0, config=True, help="Port on 127.0.0.1 (default: from $JUPYTERHUB_SERVICE_URL).")
+
+    @default("api_url")
+    def _api_url(self) -> str:
+        return os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
+
+    @default("port")
+    def _port(self) -> int:
+        return urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8003")).port or 8003
+
+    aliases = {"config": "WorkspacesAPI.config_file", "data-dir": "WorkspacesAPI.data_dir", "port": "WorkspacesAPI.port"}
+
+    def make_app(self) -> web.Application:
+        data_dir = Path(self.data_dir) if self.data_dir else None
+        try:
+            store = CatalogStore(
+                load_config(self.config_file or None), log=self.log, edits=data_dir / "catalog-edits.yaml" if data_dir else None
+            )
+        except ConfigError as e:
+            for line in e.lines():
+                print(f"workspaces-api: error: {line}", file=sys.stderr)
+            self.exit(1)
+        service = WorkspacesService(self, store, data_dir)
+        prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/workspaces/")
+        api = prefix + "api/v1/"
+        routes: list[Any] = [(prefix, RootHandler), (api + "openapi.json", OpenAPIHandler)]
+        routes += [(api + pattern, handler, {"service": service}) for pattern, handler in ROUTES]
+        routes.append((prefix + ".*", h.NotFoundHandler, {"service": service}))
+        app = web.Application(routes)
+        app.service = service  # type: ignore[attr-defined]
+        return app
+
+    def start(self) -> None:
+        app = self.make_app()
+        app.listen(self.port, address="127.0.0.1")
+        self.log.info("Workspaces API on 127.0.0.1:%d", self.port)
+        die_with_parent(self.log, "the workspaces API")
+        IOLoop.current().start()
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="[%(levelname)1.1s %(asctime)s workspaces-api] %(message)s")
+    try:
+        WorkspacesAPI.launch_instance(argv)
+    except KeyboardInterrupt:
+        pass

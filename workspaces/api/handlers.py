@@ -1,0 +1,434 @@
+"""The API's request handlers: JSON in, JSON out, one error shape, never a 500 for any input."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import re
+from typing import Any
+
+from pydantic import ValidationError
+from tornado import web
+
+from ..catalog import ImageEntry, validate_images
+from ..catalog_edits import apply_edits, read_edits, write_edits
+from ..catalog import raw_images
+from ..errors import ConfigError, Issue, issues_from_pydantic
+from ..spec import SpecError, resolve_spec
+from .errors import ApiError, invalid, not_found
+from .hub import PAGINATION, HubAnswer, HubRefused, path
+from .model import STATES, clean_spec, image_json, profile_json, revision, workspace
+from .state import now
+
+CATALOG_SCOPE = "custom:workspaces:catalog"
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+MAX_LIMIT = 500
+
+
+class APIHandler(web.RequestHandler):
+    """Authenticates the caller with the hub and answers errors in the API's shape."""
+
+    def initialize(self, service: Any) -> None:
+        self.service = service
+        self.hub = service.hub
+        self.caller: dict[str, Any] = {}
+        self.token = ""
+
+    def check_xsrf_cookie(self) -> None:
+        pass  # token authentication only: no cookies, nothing to forge
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+
+    async def prepare(self) -> None:
+        auth = self.service.hub_auth
+        self.token = auth.get_token(self, in_cookie=False) or ""
+        if not self.token:
+            raise ApiError(401, "unauthorized", "authenticate with a JupyterHub token: Authorization: token <token>")
+        model = await auth.user_for_token(self.token, sync=False)
+        if not model:
+            raise ApiError(401, "unauthorized", "the token is not valid (expired or revoked?)")
+        if not auth.check_scopes(auth.access_scopes, model):
+            raise ApiError(403, "forbidden", f"this token may not use the workspaces service (needs {', '.join(sorted(auth.access_scopes))})")
+        self.caller = model
+
+    # -- answers -----------------------------------------------------------------
+
+    def send(self, body: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(body))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, ApiError):
+            error = exc
+        elif isinstance(exc, web.HTTPError) and status_code < 500:
+            code = {404: "not_found", 405: "invalid_request"}.get(status_code, "invalid_request")
+            error = ApiError(status_code, code, exc.log_message or self._reason)
+        elif isinstance(exc, web.HTTPError):  # HubAuth could not ask the hub
+            error = ApiError(502, "hub_error", exc.log_message or "the hub did not answer")
+        else:
+            self.service.log.error("Unexpected error in %s %s", self.request.method, self.request.path, exc_info=kwargs.get("exc_info"))
+            error = ApiError(500, "hub_error", "internal error; the service log has the details")
+        self.set_status(error.status)
+        for key, value in error.headers.items():
+            self.set_header(key, value)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(error.body()))
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if not isinstance(value, ApiError):
+            super().log_exception(typ, value, tb)
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, ApiError):
+            if not self._finished:
+                self.send_error(e.status, exc_info=(type(e), e, e.__traceback__))
+            return
+        super()._handle_request_exception(e)
+
+    # -- request parts -------------------------------------------------------------
+
+    def json_body(self, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict[str, Any]:
+        try:
+            body = json.loads(self.request.body or b"null")
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise invalid(f"the body is not JSON: {e}") from None
+        if not isinstance(body, dict):
+            raise invalid("the body must be a JSON object")
+        issues = [Issue(k, f"unknown key; allowed keys: {', '.join(allowed)}") for k in body if k not in allowed]
+        issues += [Issue(k, "is required") for k in required if k not in body]
+        if issues:
+            raise invalid("; ".join(str(i) for i in issues), *issues)
+        return body
+
+    def query(self, name: str) -> str | None:
+        values = self.request.query_arguments.get(name)
+        return values[-1].decode("utf-8", "replace") if values else None
+
+    @property
+    def catalog(self) -> Any:
+        return self.service.catalog_store.current()
+
+    @property
+    def settings_(self) -> Any:
+        return self.service.catalog_store.config.settings
+
+    @property
+    def catalog_admin(self) -> bool:
+        return CATALOG_SCOPE in self.caller.get("scopes", [])
+
+    def caller_groups(self) -> list[str]:
+        return list(self.caller.get("groups") or [])
+
+    # -- the hub -------------------------------------------------------------------
+
+    async def hub_call(self, method: str, route: str, **kwargs: Any) -> HubAnswer:
+        return await self.hub.call(self.token, method, route, **kwargs)
+
+    async def owner_model(self, owner: str) -> dict[str, Any]:
+        answer = await self.hub_call("GET", path("users", owner), params={"include_stopped_servers": "1"})
+        if answer.status in (403, 404):
+            raise not_found(f"user {owner!r}")  # someone you may not see does not exist for you
+        expect_ok(answer)
+        return answer.body
+
+    async def server(self, owner: str, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        try:
+            user = await self.owner_model(owner)
+        except ApiError as e:
+            if e.status == 404:
+                raise not_found(f"workspace {owner}/{name}") from None
+            raise
+        server = (user.get("servers") or {}).get(name)
+        if not name or server is None:
+            raise not_found(f"workspace {owner}/{name}")
+        return user, server
+
+    async def workspace(self, owner: str, name: str) -> dict[str, Any]:
+        _, server = await self.server(owner, name)
+        return workspace(owner, server, self.service.state.get(owner, name), self.catalog)
+
+
+def expect_ok(answer: HubAnswer) -> None:
+    """Turn a hub refusal into the API's error shape."""
+    if answer.status < 400:
+        return
+    if answer.status == 429:
+        retry = answer.headers.get("Retry-After", "10")
+        raise ApiError(429, "too_many_starts", f"the hub is starting too many servers; retry in {retry}s", headers={"Retry-After": retry})
+    if answer.status in (401, 403):
+        raise ApiError(403, "forbidden", answer.message)
+    if answer.status == 404:
+        raise ApiError(404, "not_found", answer.message)
+    if answer.status == 409:
+        raise ApiError(409, "conflict", answer.message)
+    if answer.status < 500:
+        raise ApiError(400, "invalid_request", answer.message)
+    raise ApiError(502, "hub_error", answer.message)
+
+
+class WorkspacesHandler(APIHandler):
+    async def get(self) -> None:
+        filters = {k: self.query(k) for k in ("owner", "namespace", "state", "image", "profile")}
+        if filters["state"] is not None and filters["state"] not in STATES:
+            raise invalid("unknown state", Issue("state", f"must be one of: {', '.join(STATES)}"))
+        limit = self._limit()
+        offset, last = self._cursor()
+        items, next_cursor = await self._page(filters, limit, offset, last)
+        self.send({"items": items, "next": next_cursor})
+
+    def _limit(self) -> int:
+        raw = self.query("limit")
+        if raw is None:
+            return 100
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+            raise invalid("bad limit", Issue("limit", f"must be a whole number from 1 to {MAX_LIMIT}"))
+        return int(raw)
+
+    def _cursor(self) -> tuple[int, tuple[str, str] | None]:
+        raw = self.query("after")
+        if not raw:
+            return 0, None
+        try:
+            offset, owner, name = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
+            if not isinstance(offset, int) or offset < 0 or not isinstance(owner, str) or not isinstance(name, str):
+                raise ValueError
+        except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+            raise invalid("bad cursor", Issue("after", "must be the next value of a previous page")) from None
+        return offset, (owner, name)
+
+    @staticmethod
+    def _encode(offset: int, owner: str, name: str) -> str:
+        return base64.urlsafe_b64encode(json.dumps([offset, owner, name]).encode()).decode().rstrip("=")
+
+    async def _page(
+        self, filters: dict[str, str | None], limit: int, offset: int, last: tuple[str, str] | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Workspaces in the hub's user order, then by name; the cursor is (user offset, last item)."""
+        items: list[dict[str, Any]] = []
+        hub_state = {"running": "ready", "pending": "active", "stopping": "active"}.get(filters["state"] or "")
+        while True:
+            users, more = await self._users(filters["owner"], offset, limit, hub_state)
+            for i, user in enumerate(users):
+                for name in sorted(user.get("servers") or {}):
+                    if not name or (last is not None and (user["name"], name) <= last and i == 0):
+                        continue
+                    ws = workspace(user["name"], user["servers"][name], self.service.state.get(user["name"], name), self.catalog)
+                    if not matches(ws, filters):
+                        continue
+                    items.append(ws)
+                    if len(items) == limit:
+                        return items, self._encode(offset + i, user["name"], name)
+                last = None
+            if not more:
+                return items, None
+            offset += len(users)
+
+    async def _users(self, owner: str | None, offset: int, limit: int, hub_state: str | None) -> tuple[list[dict[str, Any]], bool]:
+        may_list = any(s == "list:users" or s.startswith("list:users!") for s in self.caller.get("scopes", []))
+        if owner is None and not may_list:
+            if self.caller.get("kind") != "user":
+                return [], False
+            owner = self.caller["name"]  # who may not list users sees their own workspaces
+        if owner is not None:
+            if offset > 0:
+                return [], False
+            try:
+                return [await self.owner_model(owner)], False
+            except ApiError as e:
+                if e.status == 404:
+                    return [], False
+                raise
+        params = {"include_stopped_servers": "1", "offset": str(offset), "limit": str(limit)}
+        if hub_state:
+            params["state"] = hub_state
+        answer = await self.hub_call("GET", "/users", params=params, accept=PAGINATION)
+        expect_ok(answer)
+        body = answer.body or {}
+        return body.get("items", []), bool((body.get("_pagination") or {}).get("next"))
+
+    async def post(self) -> None:
+        body = self.json_body(("owner", "name", "spec"), required=("name",))
+        name, owner = body["name"], body.get("owner")
+        if not isinstance(name, str) or len(name) > 255 or not NAME.match(name):
+            raise invalid("bad name", Issue("name", "must be 1-255 letters, digits, '.', '_' or '-', starting with a letter or digit"))
+        if owner is None:
+            if self.caller.get("kind") != "user":
+                raise invalid("owner is required", Issue("owner", "is required when a service creates a workspace"))
+            owner = self.caller["name"]
+        if not isinstance(owner, str) or not owner:
+            raise invalid("bad owner", Issue("owner", "must be a user name"))
+        user = await self.owner_model(owner)
+        options = self.service.resolve(body.get("spec", {}), user.get("groups") or [], "spec")
+        existing = (user.get("servers") or {}).get(name)
+        if existing is not None:
+            self.send(self._same_or_conflict(owner, name, existing, options), 200)
+            return
+        await self.service.start(self, owner, name, options, created=True)
+        self.send(await self.workspace(owner, name), 201)
+
+    def _same_or_conflict(self, owner: str, name: str, existing: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+        stored = clean_spec(existing.get("user_options"))
+        if "namespace" not in options:
+            stored.pop("namespace", None)  # the spawner records where it put the workspace
+        if stored != options:
+            raise ApiError(409, "name_in_use", f"{owner} already has a workspace named {name!r} with another spec")
+        return workspace(owner, existing, self.service.state.get(owner, name), self.catalog)
+
+
+def matches(ws: dict[str, Any], filters: dict[str, str | None]) -> bool:
+    spec = ws["spec"]
+    return (
+        (filters["state"] is None or ws["state"] == filters["state"])
+        and (filters["namespace"] is None or ws["namespace"] == filters["namespace"])
+        and (filters["image"] is None or spec.get("image") == filters["image"])
+        and (filters["profile"] is None or spec.get("profile") == filters["profile"])
+    )
+
+
+class WorkspaceHandler(APIHandler):
+    async def get(self, owner: str, name: str) -> None:
+        self.send(await self.workspace(owner, name))
+
+    async def patch(self, owner: str, name: str) -> None:
+        body = self.json_body(("spec", "revision"), required=("spec", "revision"))
+        user, server = await self.server(owner, name)
+        current = workspace(owner, server, self.service.state.get(owner, name), self.catalog)
+        if body["revision"] != current["revision"]:
+            raise ApiError(409, "stale_revision", f"the workspace changed since revision {body['revision']!r}; it is now {current['revision']!r}")
+        options = self.service.resolve(body["spec"], user.get("groups") or [], "spec")
+        running = clean_spec(server.get("user_options"))
+        if running.get("namespace") and options.get("namespace") not in (None, running["namespace"]):
+            issue = Issue("spec.namespace", f"a workspace cannot move from {running['namespace']!r}; create a new one")
+            raise ApiError(400, "invalid_spec", str(issue), [issue])
+        if running.get("namespace") and "namespace" not in options:
+            options["namespace"] = running["namespace"]
+        self.service.state.update(owner, name, next_spec=None if options == running else options)
+        self.send(await self.workspace(owner, name))
+
+    async def delete(self, owner: str, name: str) -> None:
+        await self.server(owner, name)
+        answer = await self.hub_call("DELETE", path("users", owner, "servers", name), json_body={"remove": True})
+        expect_ok(answer)
+        self.service.state.forget(owner, name)
+        if answer.status == 202:
+            self.send({"owner": owner, "name": name, "state": "deleting"}, 202)
+        else:
+            self.set_status(204)
+            self.finish()
+
+
+class StartHandler(APIHandler):
+    async def post(self, owner: str, name: str) -> None:
+        _, server = await self.server(owner, name)
+        remembered = self.service.state.get(owner, name)
+        if server.get("ready") or server.get("pending") == "spawn":
+            self.send(workspace(owner, server, remembered, self.catalog))
+            return
+        if server.get("pending") == "stop":
+            raise ApiError(409, "conflict", f"workspace {owner}/{name} is stopping; start it once it has stopped")
+        options = remembered.get("next_spec") or clean_spec(server.get("user_options"))
+        await self.service.start(self, owner, name, options, created=False)
+        self.send(await self.workspace(owner, name))
+
+
+class StopHandler(APIHandler):
+    async def post(self, owner: str, name: str) -> None:
+        _, server = await self.server(owner, name)
+        if server.get("ready") or server.get("pending") == "spawn":
+            expect_ok(await self.hub_call("DELETE", path("users", owner, "servers", name)))
+        self.send(await self.workspace(owner, name))
+
+
+class ProgressHandler(APIHandler):
+    async def get(self, owner: str, name: str) -> None:
+        await self.server(owner, name)
+        stream = self.hub.stream(self.token, path("users", owner, "servers", name, "progress"))
+        try:
+            async for chunk in stream:
+                if not self._headers_written:
+                    self.set_header("Content-Type", "text/event-stream")
+                    self.set_header("X-Accel-Buffering", "no")
+                self.write(chunk)
+                await self.flush()
+        except HubRefused as e:
+            expect_ok(e.answer)
+        self.finish()
+
+
+class ImagesHandler(APIHandler):
+    def get(self) -> None:
+        backend = self.settings_.backend
+        if self.catalog_admin:
+            images = list(self.catalog.images)
+        else:
+            groups = set(self.caller_groups())
+            images = [i for i in self.catalog.images if i.allows(groups) and not i.hidden]
+        self.send({"items": [image_json(i, backend, self.catalog_admin) for i in images]})
+
+    def post(self) -> None:
+        entry = self.service.edit_images(self, "add", None, self.request_entry())
+        self.send(image_json(entry, self.settings_.backend, True), 201)
+
+    def request_entry(self) -> dict[str, Any]:
+        self.require_catalog_admin()
+        return self.json_body(tuple(ImageEntry.model_fields), required=("id", "display_name", "image"))
+
+    def require_catalog_admin(self) -> None:
+        if not self.catalog_admin:
+            raise ApiError(403, "forbidden", f"changing the image catalog needs the {CATALOG_SCOPE} scope (an admin)")
+
+
+class ImageHandler(ImagesHandler):
+    def get(self, image_id: str) -> None:  # type: ignore[override]
+        image = self.catalog.image(image_id)
+        visible = image is not None and (self.catalog_admin or (image.allows(self.caller_groups()) and not image.hidden))
+        if not visible:
+            raise not_found(f"image {image_id!r}")
+        self.send(image_json(image, self.settings_.backend, self.catalog_admin))
+
+    def put(self, image_id: str) -> None:
+        body = self.request_entry()
+        if body.get("id") != image_id:
+            raise invalid("id mismatch", Issue("id", f"must be {image_id!r}, the id in the path"))
+        entry = self.service.edit_images(self, "update", image_id, body)
+        self.send(image_json(entry, self.settings_.backend, True))
+
+    def delete(self, image_id: str) -> None:
+        self.require_catalog_admin()
+        self.service.edit_images(self, "remove", image_id, None)
+        self.set_status(204)
+        self.finish()
+
+
+class DeprecateHandler(ImagesHandler):
+    def post(self, image_id: str) -> None:  # type: ignore[override]
+        self.require_catalog_admin()
+        body = self.json_body(("message",), required=("message",))
+        if not isinstance(body["message"], str) or not body["message"].strip():
+            raise invalid("bad message", Issue("message", "must be a non-empty string"))
+        image = self.catalog.image(image_id)
+        if image is None:
+            raise not_found(f"image {image_id!r}")
+        entry = {**image.model_dump(exclude_defaults=True, mode="json"), "deprecated": body["message"].strip()}
+        updated = self.service.edit_images(self, "update", image_id, entry)
+        self.send(image_json(updated, self.settings_.backend, True))
+
+
+class ProfilesHandler(APIHandler):
+    def get(self) -> None:
+        self.send({"items": [profile_json(p) for p in self.catalog.profiles_for(self.caller_groups())]})
+
+
+class NamespacesHandler(APIHandler):
+    async def get(self) -> None:
+        self.send({"backend": self.settings_.backend, "items": await self.service.namespaces_for(self.caller)})
+
+
+class NotFoundHandler(APIHandler):
+    def prepare(self) -> None:  # type: ignore[override]
+        raise not_found(f"{self.request.method} {self.request.path}")

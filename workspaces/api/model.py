@@ -1,0 +1,102 @@
+"""A workspace as the API shows it: the hub's server record, the spec, and what the API remembers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from ..catalog import Catalog, ImageEntry, Profile
+from ..spec import WorkspaceSpec
+
+STATES = ("pending", "running", "stopping", "stopped", "failed")
+SPEC_KEYS = tuple(WorkspaceSpec.model_fields)
+
+
+def clean_spec(options: Any) -> dict[str, Any]:
+    """A stored spec with only the keys a spec has (older records may carry others)."""
+    if not isinstance(options, dict):
+        return {}
+    return {k: v for k, v in options.items() if k in SPEC_KEYS}
+
+
+def revision(spec: dict[str, Any]) -> str:
+    """Names one version of a spec; an update must name the one it was based on."""
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def state_of(server: dict[str, Any], remembered: dict[str, Any]) -> str:
+    if server.get("ready"):
+        return "running"
+    if server.get("pending") == "spawn":
+        return "pending"
+    if server.get("pending") == "stop":
+        return "stopping"
+    return "failed" if remembered.get("failure") else "stopped"
+
+
+def gpus_of(spec: dict[str, Any], catalog: Catalog) -> int:
+    if isinstance(spec.get("gpus"), int):
+        return spec["gpus"]
+    profile = catalog.profile(spec.get("profile") or "")
+    return profile.gpu.count if profile else 0
+
+
+def workspace(owner: str, server: dict[str, Any], remembered: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
+    running = clean_spec(server.get("user_options"))
+    pending_update = remembered.get("next_spec")
+    spec = clean_spec(pending_update) if pending_update is not None else running
+    state = state_of(server, remembered)
+    return {
+        "owner": owner,
+        "name": server["name"],
+        "namespace": spec.get("namespace") or running.get("namespace"),
+        "spec": spec,
+        "revision": revision(spec),
+        "restart_pending": pending_update is not None and state in ("running", "pending") and spec != running,
+        "state": state,
+        "failure_reason": (remembered.get("failure") or {}).get("message") if state == "failed" else None,
+        "url": server.get("url", ""),
+        "gpus": gpus_of(spec, catalog),
+        "created": remembered.get("created"),
+        "started": server.get("started"),
+        "last_activity": server.get("last_activity"),
+    }
+
+
+def image_json(image: ImageEntry, backend: str, admin: bool) -> dict[str, Any]:
+    reason = image.unavailable_reason(backend)
+    out: dict[str, Any] = {
+        "id": image.id,
+        "display_name": image.display_name,
+        "description": image.description,
+        "image": image.image,
+        "kind": image.kind,
+        "gpu": image.gpu,
+        "default": image.default,
+        "deprecated": image.deprecated,
+        "available": reason is None,
+        "unavailable_reason": reason,
+    }
+    if admin:
+        out.update(
+            groups=list(image.groups),
+            hidden=image.hidden,
+            pull_policy=image.pull_policy,
+            local=image.local.model_dump(exclude_none=True) if image.local else None,
+        )
+    return out
+
+
+def profile_json(profile: Profile) -> dict[str, Any]:
+    return {
+        "id": profile.id,
+        "display_name": profile.display_name,
+        "description": profile.description,
+        "summary": profile.summary(),
+        "cpu": {"guarantee": profile.cpu.guarantee, "limit": profile.cpu.limit},
+        "memory": {"guarantee": profile.memory.guarantee, "limit": profile.memory.limit},
+        "gpus": profile.gpu.count,
+        "max_gpus": profile.gpu.max_count,
+        "default": profile.default,
+    }
