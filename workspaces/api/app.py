@@ -96,6 +96,7 @@ class WorkspacesService:
 
     async def start(self, handler: h.APIHandler, owner: str, name: str, options: dict[str, Any], created: bool) -> None:
         """Start through the hub; a failure the cluster reports is remembered, not raised."""
+        requested = now()
         answer = await handler.hub_call("POST", path("users", owner, "servers", name), json_body=options)
         if created and answer.status < 500 and answer.status not in (201, 202):
             h.expect_ok(answer)
@@ -105,7 +106,7 @@ class WorkspacesService:
             h.expect_ok(answer)
         changes: dict[str, Any] = {"next_spec": None, "failure": None}
         if created:
-            changes["created"] = now()
+            changes["created"] = requested
         if answer.status >= 500:
             changes["failure"] = {"message": answer.message, "at": now()}
         self.state.update(owner, name, **changes)

@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
-import re
 from typing import Any
 
-from pydantic import ValidationError
+from jupyterhub.slugs import is_valid_safe_slug
 from tornado import web
 
-from ..catalog import ImageEntry, validate_images
-from ..catalog_edits import apply_edits, read_edits, write_edits
-from ..catalog import raw_images
-from ..errors import ConfigError, Issue, issues_from_pydantic
-from ..spec import SpecError, resolve_spec
+from ..catalog import ImageEntry
+from ..errors import Issue
 from .errors import ApiError, invalid, not_found
 from .hub import PAGINATION, HubAnswer, HubRefused, path
-from .model import STATES, clean_spec, image_json, profile_json, revision, workspace
-from .state import now
+from .model import STATES, clean_spec, image_json, profile_json, workspace
 
 CATALOG_SCOPE = "custom:workspaces:catalog"
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MAX_LIMIT = 500
+MAX_OFFSET = 2**31 - 1  # a cursor never points further; a forged one is a 400, not the hub's 500
 
 
 class APIHandler(web.RequestHandler):
@@ -72,7 +66,7 @@ class APIHandler(web.RequestHandler):
             error = ApiError(502, "hub_error", exc.log_message or "the hub did not answer")
         else:
             self.service.log.error("Unexpected error in %s %s", self.request.method, self.request.path, exc_info=kwargs.get("exc_info"))
-            error = ApiError(500, "hub_error", "internal error; the service log has the details")
+            error = ApiError(500, "internal_error", "internal error; the service log has the details")
         self.set_status(error.status)
         for key, value in error.headers.items():
             self.set_header(key, value)
@@ -95,8 +89,8 @@ class APIHandler(web.RequestHandler):
     def json_body(self, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> dict[str, Any]:
         try:
             body = json.loads(self.request.body or b"null")
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise invalid(f"the body is not JSON: {e}") from None
+        except (ValueError, RecursionError) as e:  # also too deep, or a number too long to read
+            raise invalid(f"the body is not JSON that can be read: {type(e).__name__}") from None
         if not isinstance(body, dict):
             raise invalid("the body must be a JSON object")
         issues = [Issue(k, f"unknown key; allowed keys: {', '.join(allowed)}") for k in body if k not in allowed]
@@ -185,7 +179,7 @@ class WorkspacesHandler(APIHandler):
         raw = self.query("limit")
         if raw is None:
             return 100
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
             raise invalid("bad limit", Issue("limit", f"must be a whole number from 1 to {MAX_LIMIT}"))
         return int(raw)
 
@@ -195,9 +189,9 @@ class WorkspacesHandler(APIHandler):
             return 0, None
         try:
             offset, owner, name = json.loads(base64.urlsafe_b64decode(raw.encode() + b"=" * (-len(raw) % 4)))
-            if not isinstance(offset, int) or offset < 0 or not isinstance(owner, str) or not isinstance(name, str):
+            if not isinstance(offset, int) or not 0 <= offset <= MAX_OFFSET or not isinstance(owner, str) or not isinstance(name, str):
                 raise ValueError
-        except (ValueError, TypeError, binascii.Error, json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, TypeError, RecursionError, binascii.Error):
             raise invalid("bad cursor", Issue("after", "must be the next value of a previous page")) from None
         return offset, (owner, name)
 
@@ -254,8 +248,9 @@ class WorkspacesHandler(APIHandler):
     async def post(self) -> None:
         body = self.json_body(("owner", "name", "spec"), required=("name",))
         name, owner = body["name"], body.get("owner")
-        if not isinstance(name, str) or len(name) > 255 or not NAME.match(name):
-            raise invalid("bad name", Issue("name", "must be 1-255 letters, digits, '.', '_' or '-', starting with a letter or digit"))
+        if not isinstance(name, str) or not is_valid_safe_slug(name):
+            issue = Issue("name", "must be 1-30 lowercase letters, digits and single '-', starting with a letter and ending with a letter or digit")
+            raise invalid(str(issue), issue)
         if owner is None:
             if self.caller.get("kind") != "user":
                 raise invalid("owner is required", Issue("owner", "is required when a service creates a workspace"))
@@ -356,11 +351,31 @@ class ProgressHandler(APIHandler):
                 self.write(chunk)
                 await self.flush()
         except HubRefused as e:
+            if e.answer.status in (400, 404):
+                raise ApiError(409, "conflict", f"workspace {owner}/{name} is not starting") from None
             expect_ok(e.answer)
         self.finish()
 
 
-class ImagesHandler(APIHandler):
+class CatalogHandler(APIHandler):
+    """What the image handlers share: who may edit, and the entry in the body."""
+
+    def require_catalog_admin(self) -> None:
+        if not self.catalog_admin:
+            raise ApiError(403, "forbidden", f"changing the image catalog needs the {CATALOG_SCOPE} scope (an admin)")
+
+    def request_entry(self) -> dict[str, Any]:
+        self.require_catalog_admin()
+        return self.json_body(tuple(ImageEntry.model_fields), required=("id", "display_name", "image"))
+
+    def visible(self, image_id: str) -> ImageEntry:
+        image = self.catalog.image(image_id)
+        if image is None or not (self.catalog_admin or (image.allows(self.caller_groups()) and not image.hidden)):
+            raise not_found(f"image {image_id!r}")
+        return image
+
+
+class ImagesHandler(CatalogHandler):
     def get(self) -> None:
         backend = self.settings_.backend
         if self.catalog_admin:
@@ -374,22 +389,10 @@ class ImagesHandler(APIHandler):
         entry = self.service.edit_images(self, "add", None, self.request_entry())
         self.send(image_json(entry, self.settings_.backend, True), 201)
 
-    def request_entry(self) -> dict[str, Any]:
-        self.require_catalog_admin()
-        return self.json_body(tuple(ImageEntry.model_fields), required=("id", "display_name", "image"))
 
-    def require_catalog_admin(self) -> None:
-        if not self.catalog_admin:
-            raise ApiError(403, "forbidden", f"changing the image catalog needs the {CATALOG_SCOPE} scope (an admin)")
-
-
-class ImageHandler(ImagesHandler):
-    def get(self, image_id: str) -> None:  # type: ignore[override]
-        image = self.catalog.image(image_id)
-        visible = image is not None and (self.catalog_admin or (image.allows(self.caller_groups()) and not image.hidden))
-        if not visible:
-            raise not_found(f"image {image_id!r}")
-        self.send(image_json(image, self.settings_.backend, self.catalog_admin))
+class ImageHandler(CatalogHandler):
+    def get(self, image_id: str) -> None:
+        self.send(image_json(self.visible(image_id), self.settings_.backend, self.catalog_admin))
 
     def put(self, image_id: str) -> None:
         body = self.request_entry()
@@ -405,15 +408,13 @@ class ImageHandler(ImagesHandler):
         self.finish()
 
 
-class DeprecateHandler(ImagesHandler):
-    def post(self, image_id: str) -> None:  # type: ignore[override]
+class DeprecateHandler(CatalogHandler):
+    def post(self, image_id: str) -> None:
         self.require_catalog_admin()
         body = self.json_body(("message",), required=("message",))
         if not isinstance(body["message"], str) or not body["message"].strip():
             raise invalid("bad message", Issue("message", "must be a non-empty string"))
-        image = self.catalog.image(image_id)
-        if image is None:
-            raise not_found(f"image {image_id!r}")
+        image = self.visible(image_id)
         entry = {**image.model_dump(exclude_defaults=True, mode="json"), "deprecated": body["message"].strip()}
         updated = self.service.edit_images(self, "update", image_id, entry)
         self.send(image_json(updated, self.settings_.backend, True))
