@@ -74,6 +74,16 @@ class WorkspacesService:
         self.state = ApiState(data_dir / "api-state.json" if data_dir else None)
         self.edits_path = data_dir / "catalog-edits.yaml" if data_dir else None
         self._followers: set[asyncio.Task] = set()
+        self._servers_per_user = 1.0  # a running average, to size the hub pages the list asks for
+
+    def users_for(self, workspaces: int) -> int:
+        """How many users to ask the hub for, to find about ``workspaces`` workspaces in one call."""
+        return max(1, min(200, int(workspaces / max(self._servers_per_user, 0.01)) + 1))
+
+    def saw(self, users: list[dict[str, Any]]) -> None:
+        if users:
+            servers = sum(len([n for n in u.get("servers") or {} if n]) for u in users)
+            self._servers_per_user = 0.8 * self._servers_per_user + 0.2 * (servers / len(users))
 
     @property
     def settings(self) -> Any:

@@ -193,7 +193,7 @@ class WorkspacesHandler(APIHandler):
                 raise ValueError
         except (ValueError, TypeError, RecursionError, binascii.Error):
             raise invalid("bad cursor", Issue("after", "must be the next value of a previous page")) from None
-        return offset, (owner, name)
+        return offset, (owner, name) if owner else None
 
     @staticmethod
     def _encode(offset: int, owner: str, name: str) -> str:
@@ -202,21 +202,34 @@ class WorkspacesHandler(APIHandler):
     async def _page(
         self, filters: dict[str, str | None], limit: int, offset: int, last: tuple[str, str] | None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """Workspaces in the hub's user order, then by name; the cursor is (user offset, last item)."""
+        """Workspaces in the hub's user order, then by name.
+
+        The cursor is the offset of the next user to look at, and the last
+        workspace given if that user has more. Users are asked of the hub in
+        pages sized to fill this page in one call, from how many workspaces
+        users have had so far.
+        """
         items: list[dict[str, Any]] = []
         hub_state = {"running": "ready", "pending": "active", "stopping": "active"}.get(filters["state"] or "")
+        catalog = self.catalog  # one snapshot per request
         while True:
-            users, more = await self._users(filters["owner"], offset, limit, hub_state)
+            users, more = await self._users(filters["owner"], offset, self.service.users_for(limit - len(items)), hub_state)
+            self.service.saw(users)
             for i, user in enumerate(users):
-                for name in sorted(user.get("servers") or {}):
-                    if not name or (last is not None and (user["name"], name) <= last and i == 0):
+                names = sorted(n for n in user.get("servers") or {} if n)
+                for j, name in enumerate(names):
+                    if i == 0 and last is not None and (user["name"], name) <= last:
                         continue
-                    ws = workspace(user["name"], user["servers"][name], self.service.state.get(user["name"], name), self.catalog)
+                    ws = workspace(user["name"], user["servers"][name], self.service.state.get(user["name"], name), catalog)
                     if not matches(ws, filters):
                         continue
                     items.append(ws)
                     if len(items) == limit:
-                        return items, self._encode(offset + i, user["name"], name)
+                        if j < len(names) - 1:
+                            return items, self._encode(offset + i, user["name"], name)
+                        if i < len(users) - 1 or more:
+                            return items, self._encode(offset + i + 1, "", "")
+                        return items, None
                 last = None
             if not more:
                 return items, None
