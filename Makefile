@@ -40,6 +40,7 @@ bench: install
 	$(BIN)/python benchmarks/spawn_local.py --n $(BENCH_N)
 	$(BIN)/python benchmarks/cull_pass.py --n 500
 	$(BIN)/python benchmarks/spawn_kube.py --n 50 --pods 5000
+	$(BIN)/python benchmarks/api_list.py --n 10000
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache test-artifacts
