@@ -110,6 +110,15 @@ api_service = {
         f"--data-dir={launch.data.path}",
     ],
     "url": f"http://127.0.0.1:{settings.api.port}",
+    # browsers log in through the hub's OAuth; the token it issues acts as its user
+    "oauth_no_confirm": True,
+    "oauth_client_allowed_scopes": ["inherit"],
+    # hub services get a clean environment; the namespaces endpoint needs the cluster
+    "environment": {
+        key: os.environ[key]
+        for key in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+        if key in os.environ
+    },
 }
 c.JupyterHub.services = [culler_service, api_service]
 

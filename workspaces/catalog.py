@@ -417,16 +417,26 @@ class CatalogStore:
         self._settings = config  # hub settings: read at start only
         self._config = config  # latest good file, for where the catalog lives
         self.edits = edits  # admins' changes through the API (catalog_edits.py)
-        self._catalog = load_catalog(config, edits)
-        self._stamps = self._stat()
         self.last_error: ConfigError | None = None
+        try:
+            self._catalog = load_catalog(config, edits)
+        except ConfigError as e:
+            if edits is None:
+                raise
+            # admins' edits no longer fit the catalog file: start with the file alone, and say why
+            for line in e.lines():
+                self.log.error("Catalog edits not applied, using the catalog file alone: %s", line)
+            self.last_error = e
+            self._catalog = load_catalog(config)
+        self._stamps = self._stat()
 
-    def _stat(self) -> dict[Path, tuple[int, int] | None]:
-        stamps: dict[Path, tuple[int, int] | None] = {}
+    def _stat(self) -> dict[Path, tuple[int, int, int] | None]:
+        stamps: dict[Path, tuple[int, int, int] | None] = {}
         for path in catalog_files(self._config, self.edits):
             try:
                 st = path.stat()
-                stamps[path] = (st.st_mtime_ns, st.st_size)
+                # the inode too: an atomic replace of the same size within one mtime tick
+                stamps[path] = (st.st_mtime_ns, st.st_size, st.st_ino)
             except OSError:
                 stamps[path] = None
         return stamps
@@ -435,6 +445,11 @@ class CatalogStore:
     def config(self) -> LoadedConfig:
         """The config as loaded at start: hub settings do not change without a restart."""
         return self._settings
+
+    @property
+    def source(self) -> LoadedConfig:
+        """The latest good config: where the catalog and profiles are read from now."""
+        return self._config
 
     def current(self) -> Catalog:
         stamps = self._stat()

@@ -170,6 +170,27 @@ def test_list_pages_in_a_stable_order(hub, running):
         hub.ws("DELETE", "/workspaces/uma/second", token=token)
 
 
+def test_paging_one_at_a_time_gives_every_workspace_once(hub, running):
+    everything = {(w["owner"], w["name"]) for w in hub.ws("GET", "/workspaces?limit=500").json()["items"]}
+    for query in ("", "&state=running", "&state=stopped"):
+        seen, after = [], ""
+        for _ in range(200):
+            page = hub.ws("GET", f"/workspaces?limit=1{query}{'&after=' + after if after else ''}").json()
+            seen += [(w["owner"], w["name"]) for w in page["items"]]
+            if not page["next"]:
+                break
+            after = page["next"]
+        assert len(seen) == len(set(seen)), f"duplicates with {query!r}"
+        if not query:
+            assert set(seen) == everything
+
+
+def test_names_that_would_climb_the_hubs_paths_are_not_found(hub):
+    token = hub.user_token("uma")
+    assert hub.ws("POST", "/workspaces", token=token, json={"owner": "..", "name": "x"}).status_code == 404
+    assert hub.ws("GET", "/workspaces?owner=..", token=token).json()["items"] == []
+
+
 @pytest.mark.parametrize("query, path", [("state=sleeping", "state"), ("limit=0", "limit"), ("limit=x", "limit"), ("after=%%%", "after")])
 def test_bad_list_parameters_are_refused(hub, query, path):
     r = hub.ws("GET", f"/workspaces?{query}", token=hub.user_token("uma"))
@@ -295,6 +316,24 @@ def test_an_unknown_path_is_a_json_404(hub):
     assert r.status_code == 404 and error(r)["code"] == "not_found"
 
 
+def test_a_browser_logs_in_through_the_hubs_oauth(hub):
+    session = hub.login("bea")
+    r = session.get(f"{hub.url}/services/workspaces/api/v1/workspaces", headers={"Accept": "text/html"}, timeout=30)
+    assert r.status_code == 200 and r.json() == {"items": [], "next": None}
+    assert any(c.name == "service-workspaces" for c in session.cookies)
+
+
+def test_a_browser_change_needs_the_xsrf_header(hub):
+    session = hub.login("bea")
+    session.get(f"{hub.url}/services/workspaces/api/v1/images", headers={"Accept": "text/html"}, timeout=30)
+    body = {"name": "x", "spec": {"image": "nope"}}
+    r = session.post(f"{hub.url}/services/workspaces/api/v1/workspaces", json=body, timeout=30)
+    assert r.status_code == 401 and "X-XSRFToken" in error(r)["message"]
+    [xsrf] = [c.value for c in session.cookies if c.name == "_xsrf" and c.path == "/services/workspaces/"]
+    r = session.post(f"{hub.url}/services/workspaces/api/v1/workspaces", json=body, headers={"X-XSRFToken": xsrf}, timeout=30)
+    assert r.status_code == 400 and error(r)["code"] == "invalid_spec"  # authenticated: judged on its spec
+
+
 def test_the_openapi_document_is_served(hub):
     r = hub.ws("GET", "/openapi.json", token="")
     assert r.status_code == 200 and r.json()["openapi"].startswith("3.1")
@@ -303,9 +342,19 @@ def test_the_openapi_document_is_served(hub):
 # -- a hub of its own: persistence and bursts ---------------------------------------------------
 
 
+READER_TOKEN = "reader-token-0123456789abcdef0123"
+
+
 @pytest.fixture(scope="module")
 def own_hub(tmp_path_factory):
-    h = Hub(tmp_path_factory.mktemp("api-hub"), extra_config="c.JupyterHub.concurrent_spawn_limit = 1\n")
+    extra = f"""
+c.JupyterHub.concurrent_spawn_limit = 1
+# a program that may read everyone's servers, and use the API, but start nothing
+c.JupyterHub.services.append({{"name": "reader", "api_token": {READER_TOKEN!r}}})
+c.JupyterHub.load_roles.append({{"name": "reader", "services": ["reader"],
+    "scopes": ["list:users", "read:users", "read:servers", "access:services!service=workspaces"]}})
+"""
+    h = Hub(tmp_path_factory.mktemp("api-hub"), extra_config=extra)
     try:
         yield h.start()
     finally:
@@ -336,5 +385,18 @@ def test_more_starts_than_the_hub_allows_get_429_with_retry_after(own_hub):
     assert statuses == [201, 429], [a.text for a in answers]
     refused = next(a for a in answers if a.status_code == 429)
     assert error(refused)["code"] == "too_many_starts" and int(refused.headers["Retry-After"]) > 0
-    for i in range(2):
-        own_hub.ws("DELETE", f"/workspaces/burst{i}/w", token=tokens[i])
+    # the same create again, once the other start is done, starts the refused one
+    i = answers.index(refused)
+    retry = own_hub.ws("POST", "/workspaces", token=tokens[i], json={"name": "w", "spec": {"image": "lab"}})
+    assert retry.status_code == 200 and retry.json()["state"] in ("pending", "running"), retry.text
+    own_hub.wait_ready(f"burst{i}", "w")
+
+
+def test_reading_a_workspace_does_not_allow_changing_its_spec(own_hub):
+    ws = own_hub.ws("GET", "/workspaces/burst0/w", token=READER_TOKEN)
+    assert ws.status_code == 200, ws.text
+    body = {"spec": {"image": "lab", "profile": "medium"}, "revision": ws.json()["revision"]}
+    r = own_hub.ws("PATCH", "/workspaces/burst0/w", token=READER_TOKEN, json=body)
+    assert r.status_code == 403 and error(r)["code"] == "forbidden"
+    after = own_hub.ws("GET", "/workspaces/burst0/w", token=READER_TOKEN).json()
+    assert after["revision"] == ws.json()["revision"] and after["restart_pending"] is False

@@ -96,6 +96,22 @@ def test_a_workspace_is_created_reached_stopped_started_and_deleted(kube_hub):
     wait_for(lambda: pods(api) == [] and claims(api) == [], 30, "the pod and the PVC to go")
 
 
+def test_the_api_lists_the_profile_namespaces_a_user_may_use(kube_hub):
+    hub, _ = kube_hub
+    r = hub.ws("GET", "/namespaces", token=hub.user_token("kim"))
+    assert r.status_code == 200, r.text
+    assert r.json() == {"backend": "kubernetes", "items": [{"name": "kim", "role": "owner"}]}
+
+
+def test_the_api_shows_the_namespace_a_workspace_runs_in(kube_hub):
+    hub, _ = kube_hub
+    token = hub.user_token("lee")
+    r = hub.ws("POST", "/workspaces", token=token, json={"name": "ns", "spec": {"image": "lab"}})
+    assert r.status_code == 201, r.text
+    hub.wait_ready("lee", "ns")
+    assert hub.ws("GET", "/workspaces/lee/ns", token=token).json()["namespace"] == "lee"
+
+
 def test_a_start_the_cluster_cannot_schedule_fails_with_the_reason(kube_hub):
     hub, api = kube_hub
     api.kubelet.scenario = lambda pod: "unschedulable"

@@ -13,11 +13,13 @@ import json
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from jupyterhub.services.auth import HubAuth
+from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from pydantic import ValidationError
 from tornado import web
 from tornado.ioloop import IOLoop
@@ -36,6 +38,7 @@ from .state import ApiState, now
 from ..lifetime import die_with_parent
 
 OPENAPI = Path(__file__).with_name("openapi.json")
+MAX_STREAMS = 5
 ROUTES = [
     (r"workspaces", h.WorkspacesHandler),
     (r"workspaces/([^/]+)/([^/]+)", h.WorkspaceHandler),
@@ -50,7 +53,15 @@ ROUTES = [
 ]
 
 
-class OpenAPIHandler(web.RequestHandler):
+class PublicHandler(web.RequestHandler):
+    """No authentication; errors in the API's shape."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(ApiError(status_code, "invalid_request" if status_code < 500 else "internal_error", self._reason).body()))
+
+
+class OpenAPIHandler(PublicHandler):
     """The API's description; public, like any OpenAPI document."""
 
     def get(self) -> None:
@@ -58,7 +69,7 @@ class OpenAPIHandler(web.RequestHandler):
         self.finish(OPENAPI.read_bytes())
 
 
-class RootHandler(web.RequestHandler):
+class RootHandler(PublicHandler):
     def get(self) -> None:
         self.finish({"service": "workspaces", "api": "api/v1/", "openapi": "api/v1/openapi.json"})
 
@@ -69,12 +80,29 @@ class WorkspacesService:
     def __init__(self, app: WorkspacesAPI, store: CatalogStore, data_dir: Path | None):
         self.log = app.log
         self.hub = Hub(app.api_url)
-        self.hub_auth = HubAuth(api_url=app.api_url, api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""), cache_max_age=60)
+        self.hub_auth = HubOAuth.instance(
+            api_url=app.api_url,
+            api_token=os.environ.get("JUPYTERHUB_API_TOKEN", ""),
+            cache_max_age=60,
+            allow_token_in_url=False,  # URLs end up in logs
+        )
         self.catalog_store = store
         self.state = ApiState(data_dir / "api-state.json" if data_dir else None)
         self.edits_path = data_dir / "catalog-edits.yaml" if data_dir else None
         self._followers: set[asyncio.Task] = set()
         self._servers_per_user = 1.0  # a running average, to size the hub pages the list asks for
+        self._streams: dict[str, int] = {}  # open progress streams per caller
+
+    @contextmanager
+    def stream_slot(self, caller: str) -> Iterator[None]:
+        """At most MAX_STREAMS progress streams per caller at a time."""
+        if self._streams.get(caller, 0) >= MAX_STREAMS:
+            raise ApiError(429, "too_many_requests", f"at most {MAX_STREAMS} progress streams at a time", headers={"Retry-After": "5"})
+        self._streams[caller] = self._streams.get(caller, 0) + 1
+        try:
+            yield
+        finally:
+            self._streams[caller] -= 1
 
     def users_for(self, workspaces: int) -> int:
         """How many users to ask the hub for, to find about ``workspaces`` workspaces in one call."""
@@ -104,19 +132,21 @@ class WorkspacesService:
 
     # -- starting ----------------------------------------------------------------
 
-    async def start(self, handler: h.APIHandler, owner: str, name: str, options: dict[str, Any], created: bool) -> None:
-        """Start through the hub; a failure the cluster reports is remembered, not raised."""
-        requested = now()
-        answer = await handler.hub_call("POST", path("users", owner, "servers", name), json_body=options)
-        if created and answer.status < 500 and answer.status not in (201, 202):
-            h.expect_ok(answer)
-        if not created and answer.status == 400 and "already" in answer.message:
-            return  # started meanwhile by someone else
+    async def start(self, handler: h.APIHandler, owner: str, name: str, options: dict[str, Any] | None) -> None:
+        """Start through the hub (``options`` None: the spec it has); a failure the
+        cluster reports is remembered, not raised."""
+        body = {} if options is None else {"user_options": options}
+        answer = await handler.hub_call("POST", path("users", owner, "servers", name), json_body=body)
+        if answer.status == 400 and "already running" in answer.message:
+            return  # started meanwhile, by someone else or a retried request
+        if answer.status == 400 and "pending" in answer.message:
+            raise ApiError(409, "conflict", answer.message)
         if answer.status < 500:
             h.expect_ok(answer)
-        changes: dict[str, Any] = {"next_spec": None, "failure": None}
-        if created:
-            changes["created"] = requested
+        remembered = self.state.get(owner, name)
+        changes: dict[str, Any] = {"failure": None}
+        if options is not None and remembered.get("next_spec") == options:
+            changes["next_spec"] = None  # applied now (unless an update came in meanwhile)
         if answer.status >= 500:
             changes["failure"] = {"message": answer.message, "at": now()}
         self.state.update(owner, name, **changes)
@@ -127,9 +157,12 @@ class WorkspacesService:
         """Read the hub's progress stream until the start ends, to remember a failure."""
 
         async def watch() -> None:
+            buffer = ""
             try:
                 async for chunk in self.hub.stream(token, path("users", owner, "servers", name, "progress")):
-                    for line in chunk.decode("utf-8", "replace").splitlines():
+                    buffer += chunk.decode("utf-8", "replace")
+                    *lines, buffer = buffer.split("\n")  # an event may arrive in pieces
+                    for line in lines:
                         if not line.startswith("data:"):
                             continue
                         event = json.loads(line[5:])
@@ -164,23 +197,35 @@ class WorkspacesService:
             raise ApiError(409, "conflict", f"image {entry['id']!r} already exists; update it with PUT")
         if action != "add" and not exists:
             raise not_found(f"image {image_id!r}")
-        edits = read_edits(self.edits_path)
+        try:
+            edits = read_edits(self.edits_path)
+            data, _, _ = raw_images(self.catalog_store.source)
+        except ConfigError as e:
+            raise ApiError(409, "conflict", f"the catalog files cannot be read, fix them first: {e}") from None
         if action == "remove":
             edits["removed"] = [*edits["removed"], image_id]
             edits["images"] = [e for e in edits["images"] if e.get("id") != image_id]
         else:
             edits["removed"] = [i for i in edits["removed"] if i != entry["id"]]
             edits["images"] = [e for e in edits["images"] if e.get("id") != entry["id"]] + [entry]
-        data, _, _ = raw_images(self.catalog_store.config)
+        if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+            raise ApiError(409, "conflict", "the catalog file has no images list to edit")
         try:
             validate_images({**data, "images": apply_edits(data["images"], edits)}, "the catalog")
         except ConfigError as e:
             fields = [Issue(i.path.split(".", 1)[-1] if "." in i.path else "images", i.message) for i in e.issues]
             raise ApiError(409 if action == "remove" else 400, "conflict" if action == "remove" else "invalid_request",
                            "; ".join(i.message for i in e.issues), fields) from None
+        previous = self.edits_path.read_bytes() if self.edits_path.exists() else None
         write_edits(self.edits_path, edits)
-        self.catalog_store.reload()
-        self.log.info("%s %s image %s", handler.caller.get("name"), action, image_id or entry["id"])
+        if not self.catalog_store.reload():
+            # the files changed underneath; leave the edits as they were
+            if previous is None:
+                self.edits_path.unlink()
+            else:
+                self.edits_path.write_bytes(previous)
+            raise ApiError(409, "conflict", f"the catalog did not load with this change: {self.catalog_store.last_error}")
+        self.log.info("%s: %s image %s", handler.caller.get("name"), action, image_id or entry["id"])
         return self.catalog_store.current().image(image_id or entry["id"])
 
     # -- namespaces -------------------------------------------------------------------
@@ -199,8 +244,13 @@ class WorkspacesService:
         from ..kubeflow import allowed_namespaces
         from .kube import api_client
 
-        async with await api_client() as client:
-            return [{"name": a.namespace, "role": a.role} for a in await allowed_namespaces(client, caller["name"])]
+        try:
+            async with await api_client() as client:
+                found = await allowed_namespaces(client, caller["name"])
+        except Exception as e:  # no kubeconfig, RBAC, the API server down: the cluster's problem, not the caller's
+            self.log.error("Cannot list Kubeflow namespaces: %s", e)
+            raise ApiError(502, "hub_error", f"the cluster did not answer: {type(e).__name__}") from None
+        return [{"name": a.namespace, "role": a.role} for a in found]
 
 
 class WorkspacesAPI(Application):
@@ -235,10 +285,15 @@ class WorkspacesAPI(Application):
         service = WorkspacesService(self, store, data_dir)
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/workspaces/")
         api = prefix + "api/v1/"
-        routes: list[Any] = [(prefix, RootHandler), (api + "openapi.json", OpenAPIHandler)]
+        routes: list[Any] = [
+            (prefix, RootHandler),
+            (prefix + "oauth_callback", HubOAuthCallbackHandler),
+            (api + "openapi.json", OpenAPIHandler),
+        ]
         routes += [(api + pattern, handler, {"service": service}) for pattern, handler in ROUTES]
         routes.append((prefix + ".*", h.NotFoundHandler, {"service": service}))
-        app = web.Application(routes)
+        # the OAuth cookie's signing key; browsers log in again (silently) after a restart
+        app = web.Application(routes, cookie_secret=os.urandom(32))
         app.service = service  # type: ignore[attr-defined]
         return app
 

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from jupyterhub.slugs import is_valid_safe_slug
+from jupyterhub.services.auth import HubOAuthenticated
 from tornado import web
 
 from ..catalog import ImageEntry
@@ -15,39 +16,50 @@ from ..errors import Issue
 from .errors import ApiError, invalid, not_found
 from .hub import PAGINATION, HubAnswer, HubRefused, path
 from .model import STATES, clean_spec, image_json, profile_json, workspace
+from .state import now
 
 CATALOG_SCOPE = "custom:workspaces:catalog"
 MAX_LIMIT = 500
 MAX_OFFSET = 2**31 - 1  # a cursor never points further; a forged one is a 400, not the hub's 500
 
 
-class APIHandler(web.RequestHandler):
-    """Authenticates the caller with the hub and answers errors in the API's shape."""
+class APIHandler(HubOAuthenticated, web.RequestHandler):
+    """Authenticates the caller with the hub and answers errors in the API's shape.
+
+    Programs send a token (``Authorization: token ...``); browsers log in
+    through the hub's OAuth, and their cookie then carries the token, with
+    JupyterHub's xsrf check on requests that change something.
+    """
 
     def initialize(self, service: Any) -> None:
         self.service = service
         self.hub = service.hub
+        self.hub_auth = service.hub_auth
         self.caller: dict[str, Any] = {}
         self.token = ""
-
-    def check_xsrf_cookie(self) -> None:
-        pass  # token authentication only: no cookies, nothing to forge
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
 
     async def prepare(self) -> None:
-        auth = self.service.hub_auth
-        self.token = auth.get_token(self, in_cookie=False) or ""
-        if not self.token:
-            raise ApiError(401, "unauthorized", "authenticate with a JupyterHub token: Authorization: token <token>")
-        model = await auth.user_for_token(self.token, sync=False)
+        auth = self.hub_auth
+        model = await auth.get_user(self, sync=False)
         if not model:
-            raise ApiError(401, "unauthorized", "the token is not valid (expired or revoked?)")
+            if self.request.method == "GET" and "text/html" in self.request.headers.get("Accept", ""):
+                self.redirect(self.get_login_url())  # a browser: log in through the hub
+                return
+            if auth.get_token(self, in_cookie=False):
+                raise ApiError(401, "unauthorized", "the token is not valid (expired or revoked?)")
+            if self.get_secure_cookie(auth.cookie_name):
+                raise ApiError(401, "unauthorized", "a browser request that changes something needs the X-XSRFToken header (the _xsrf cookie's value)")
+            raise ApiError(401, "unauthorized", "authenticate with a JupyterHub token: Authorization: token <token>")
         if not auth.check_scopes(auth.access_scopes, model):
             raise ApiError(403, "forbidden", f"this token may not use the workspaces service (needs {', '.join(sorted(auth.access_scopes))})")
         self.caller = model
+        self.token = auth.get_token(self) or ""
+        if not getattr(self, "_token_authenticated", False):
+            self.xsrf_token  # noqa: B018 (sets the _xsrf cookie a browser sends back as X-XSRFToken)
 
     # -- answers -----------------------------------------------------------------
 
@@ -130,20 +142,18 @@ class APIHandler(web.RequestHandler):
         expect_ok(answer)
         return answer.body
 
-    async def server(self, owner: str, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-        try:
-            user = await self.owner_model(owner)
-        except ApiError as e:
-            if e.status == 404:
-                raise not_found(f"workspace {owner}/{name}") from None
-            raise
-        server = (user.get("servers") or {}).get(name)
-        if not name or server is None:
+    async def server(self, owner: str, name: str) -> dict[str, Any]:
+        """The hub's record of a workspace; 404 when it is missing or not the caller's to see."""
+        if not name:
+            raise not_found(f"workspace {owner}/")
+        answer = await self.hub_call("GET", path("users", owner, "servers", name))
+        if answer.status in (403, 404):
             raise not_found(f"workspace {owner}/{name}")
-        return user, server
+        expect_ok(answer)
+        return answer.body
 
     async def workspace(self, owner: str, name: str) -> dict[str, Any]:
-        _, server = await self.server(owner, name)
+        server = await self.server(owner, name)
         return workspace(owner, server, self.service.state.get(owner, name), self.catalog)
 
 
@@ -210,15 +220,14 @@ class WorkspacesHandler(APIHandler):
         users have had so far.
         """
         items: list[dict[str, Any]] = []
-        hub_state = {"running": "ready", "pending": "active", "stopping": "active"}.get(filters["state"] or "")
         catalog = self.catalog  # one snapshot per request
         while True:
-            users, more = await self._users(filters["owner"], offset, self.service.users_for(limit - len(items)), hub_state)
+            users, next_offset = await self._users(filters["owner"], offset, self.service.users_for(limit - len(items)))
             self.service.saw(users)
             for i, user in enumerate(users):
                 names = sorted(n for n in user.get("servers") or {} if n)
                 for j, name in enumerate(names):
-                    if i == 0 and last is not None and (user["name"], name) <= last:
+                    if i == 0 and last is not None and user["name"] == last[0] and name <= last[1]:
                         continue
                     ws = workspace(user["name"], user["servers"][name], self.service.state.get(user["name"], name), catalog)
                     if not matches(ws, filters):
@@ -227,36 +236,41 @@ class WorkspacesHandler(APIHandler):
                     if len(items) == limit:
                         if j < len(names) - 1:
                             return items, self._encode(offset + i, user["name"], name)
-                        if i < len(users) - 1 or more:
+                        if i < len(users) - 1 or next_offset is not None:
                             return items, self._encode(offset + i + 1, "", "")
                         return items, None
                 last = None
-            if not more:
+            if next_offset is None:
                 return items, None
-            offset += len(users)
+            offset = next_offset
 
-    async def _users(self, owner: str | None, offset: int, limit: int, hub_state: str | None) -> tuple[list[dict[str, Any]], bool]:
+    async def _users(self, owner: str | None, offset: int, limit: int) -> tuple[list[dict[str, Any]], int | None]:
+        """A page of users with their servers, and the offset of the next page (None: no more).
+
+        All users, not the hub's state filter: that one applies after its
+        offset and limit, so pages would not line up.
+        """
         may_list = any(s == "list:users" or s.startswith("list:users!") for s in self.caller.get("scopes", []))
         if owner is None and not may_list:
             if self.caller.get("kind") != "user":
-                return [], False
+                return [], None
             owner = self.caller["name"]  # who may not list users sees their own workspaces
         if owner is not None:
             if offset > 0:
-                return [], False
+                return [], None
             try:
-                return [await self.owner_model(owner)], False
+                return [await self.owner_model(owner)], None
             except ApiError as e:
                 if e.status == 404:
-                    return [], False
+                    return [], None
                 raise
         params = {"include_stopped_servers": "1", "offset": str(offset), "limit": str(limit)}
-        if hub_state:
-            params["state"] = hub_state
         answer = await self.hub_call("GET", "/users", params=params, accept=PAGINATION)
         expect_ok(answer)
         body = answer.body or {}
-        return body.get("items", []), bool((body.get("_pagination") or {}).get("next"))
+        following = (body.get("_pagination") or {}).get("next") or {}
+        next_offset = following.get("offset")
+        return body.get("items", []), next_offset if isinstance(next_offset, int) and next_offset > offset else None
 
     async def post(self) -> None:
         body = self.json_body(("owner", "name", "spec"), required=("name",))
@@ -272,20 +286,31 @@ class WorkspacesHandler(APIHandler):
             raise invalid("bad owner", Issue("owner", "must be a user name"))
         user = await self.owner_model(owner)
         options = self.service.resolve(body.get("spec", {}), user.get("groups") or [], "spec")
-        existing = (user.get("servers") or {}).get(name)
-        if existing is not None:
-            self.send(self._same_or_conflict(owner, name, existing, options), 200)
-            return
-        await self.service.start(self, owner, name, options, created=True)
-        self.send(await self.workspace(owner, name), 201)
+        # create without starting (JupyterHub 6 PUT): exactly one request wins the name
+        answer = await self.hub_call("PUT", path("users", owner, "servers", name), json_body={"user_options": options})
+        created = answer.status == 201
+        if created:
+            self.service.state.forget(owner, name)  # anything left from an earlier workspace of that name
+            self.service.state.update(owner, name, created=now())
+            server = answer.body
+        elif answer.status == 409:
+            server = await self.server(owner, name)
+            self._same_or_conflict(owner, name, server, options)
+        else:
+            expect_ok(answer)
+            server = answer.body or {}
+        if not (server.get("ready") or server.get("pending")):
+            # a new workspace, or the same create again after a refused start (429): start it
+            await self.service.start(self, owner, name, None)
+        self.send(await self.workspace(owner, name), 201 if created else 200)
 
-    def _same_or_conflict(self, owner: str, name: str, existing: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+    @staticmethod
+    def _same_or_conflict(owner: str, name: str, existing: dict[str, Any], options: dict[str, Any]) -> None:
         stored = clean_spec(existing.get("user_options"))
         if "namespace" not in options:
             stored.pop("namespace", None)  # the spawner records where it put the workspace
         if stored != options:
             raise ApiError(409, "name_in_use", f"{owner} already has a workspace named {name!r} with another spec")
-        return workspace(owner, existing, self.service.state.get(owner, name), self.catalog)
 
 
 def matches(ws: dict[str, Any], filters: dict[str, str | None]) -> bool:
@@ -304,10 +329,11 @@ class WorkspaceHandler(APIHandler):
 
     async def patch(self, owner: str, name: str) -> None:
         body = self.json_body(("spec", "revision"), required=("spec", "revision"))
-        user, server = await self.server(owner, name)
+        server = await self.server(owner, name)
         current = workspace(owner, server, self.service.state.get(owner, name), self.catalog)
         if body["revision"] != current["revision"]:
             raise ApiError(409, "stale_revision", f"the workspace changed since revision {body['revision']!r}; it is now {current['revision']!r}")
+        user = await self.owner_model(owner)
         options = self.service.resolve(body["spec"], user.get("groups") or [], "spec")
         running = clean_spec(server.get("user_options"))
         if running.get("namespace") and options.get("namespace") not in (None, running["namespace"]):
@@ -315,7 +341,19 @@ class WorkspaceHandler(APIHandler):
             raise ApiError(400, "invalid_spec", str(issue), [issue])
         if running.get("namespace") and "namespace" not in options:
             options["namespace"] = running["namespace"]
-        self.service.state.update(owner, name, next_spec=None if options == running else options)
+        route = path("users", owner, "servers", name)
+        if server.get("ready") or server.get("pending"):
+            # The hub changes no spec of an active server, so the update waits here
+            # for the next start; first the hub must say the caller may start it:
+            # an empty PATCH passes its scope check and is then refused for being empty.
+            probe = await self.hub_call("PATCH", route, json_body={})
+            if probe.status != 400:
+                expect_ok(probe)
+                raise ApiError(502, "hub_error", f"the hub answered {probe.status} to a permission check")
+            self.service.state.update(owner, name, next_spec=None if options == running else options)
+        else:
+            expect_ok(await self.hub_call("PATCH", route, json_body={"user_options": options}))
+            self.service.state.update(owner, name, next_spec=None)
         self.send(await self.workspace(owner, name))
 
     async def delete(self, owner: str, name: str) -> None:
@@ -332,21 +370,21 @@ class WorkspaceHandler(APIHandler):
 
 class StartHandler(APIHandler):
     async def post(self, owner: str, name: str) -> None:
-        _, server = await self.server(owner, name)
+        server = await self.server(owner, name)
         remembered = self.service.state.get(owner, name)
         if server.get("ready") or server.get("pending") == "spawn":
             self.send(workspace(owner, server, remembered, self.catalog))
             return
         if server.get("pending") == "stop":
             raise ApiError(409, "conflict", f"workspace {owner}/{name} is stopping; start it once it has stopped")
-        options = remembered.get("next_spec") or clean_spec(server.get("user_options"))
-        await self.service.start(self, owner, name, options, created=False)
+        # an update made while it ran applies now; else the hub starts the spec it has
+        await self.service.start(self, owner, name, remembered.get("next_spec"))
         self.send(await self.workspace(owner, name))
 
 
 class StopHandler(APIHandler):
     async def post(self, owner: str, name: str) -> None:
-        _, server = await self.server(owner, name)
+        server = await self.server(owner, name)
         if server.get("ready") or server.get("pending") == "spawn":
             expect_ok(await self.hub_call("DELETE", path("users", owner, "servers", name)))
         self.send(await self.workspace(owner, name))
@@ -355,18 +393,19 @@ class StopHandler(APIHandler):
 class ProgressHandler(APIHandler):
     async def get(self, owner: str, name: str) -> None:
         await self.server(owner, name)
-        stream = self.hub.stream(self.token, path("users", owner, "servers", name, "progress"))
-        try:
-            async for chunk in stream:
-                if not self._headers_written:
-                    self.set_header("Content-Type", "text/event-stream")
-                    self.set_header("X-Accel-Buffering", "no")
-                self.write(chunk)
-                await self.flush()
-        except HubRefused as e:
-            if e.answer.status in (400, 404):
-                raise ApiError(409, "conflict", f"workspace {owner}/{name} is not starting") from None
-            expect_ok(e.answer)
+        with self.service.stream_slot(self.caller["name"]):
+            stream = self.hub.stream(self.token, path("users", owner, "servers", name, "progress"))
+            try:
+                async for chunk in stream:
+                    if not self._headers_written:
+                        self.set_header("Content-Type", "text/event-stream")
+                        self.set_header("X-Accel-Buffering", "no")
+                    self.write(chunk)
+                    await self.flush()
+            except HubRefused as e:
+                if e.answer.status in (400, 404):
+                    raise ApiError(409, "conflict", f"workspace {owner}/{name} is not starting") from None
+                expect_ok(e.answer)
         self.finish()
 
 

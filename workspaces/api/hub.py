@@ -33,6 +33,9 @@ class HubAnswer:
 
 
 def path(*parts: str) -> str:
+    """A hub API path from names, each one path segment whatever it contains."""
+    if any(p in (".", "..") for p in parts):
+        raise ApiError(404, "not_found", "no such user or workspace")  # would climb the hub's URL tree
     return "/" + "/".join(quote(p, safe="") for p in parts)
 
 
@@ -41,6 +44,7 @@ class Hub:
         self.api_url = api_url.rstrip("/")
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self._streams: aiohttp.ClientSession | None = None
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -48,9 +52,17 @@ class Hub:
             self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=50))
         return self._session
 
+    @property
+    def streams(self) -> aiohttp.ClientSession:
+        """Long-lived progress streams get their own connections, so they never hold up requests."""
+        if self._streams is None:
+            self._streams = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        return self._streams
+
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        for session in (self._session, self._streams):
+            if session is not None:
+                await session.close()
 
     async def call(
         self, token: str, method: str, route: str, *, json_body: Any = None, params: dict[str, str] | None = None,
@@ -79,7 +91,7 @@ class Hub:
         """The raw body of a streaming answer (the progress event stream)."""
         headers = {"Authorization": f"token {token}", "Accept": "text/event-stream"}
         try:
-            async with self.session.get(
+            async with self.streams.get(
                 self.api_url + route, headers=headers, timeout=aiohttp.ClientTimeout(total=None, sock_read=self.timeout)
             ) as response:
                 if response.status != 200:
