@@ -243,25 +243,6 @@ def test_start_and_stop_are_idempotent(hub, running):
     assert hub.ws("POST", "/workspaces/uma/main/start", token=token).json()["state"] == "running"
 
 
-def test_a_failed_start_shows_as_failed_with_its_reason(hub):
-    broken = {"id": "broken", "display_name": "Broken", "image": "x/broken:1", "local": {"command": ["false"]}}
-    assert hub.ws("POST", "/images", json=broken).status_code == 201
-    token = hub.user_token("xan")
-    try:
-        r = hub.ws("POST", "/workspaces", token=token, json={"name": "b", "spec": {"image": "broken"}})
-        assert r.status_code == 201, r.text
-
-        def failed() -> dict | None:
-            ws = hub.ws("GET", "/workspaces/xan/b", token=token).json()
-            return ws if ws["state"] == "failed" else None
-
-        ws = wait_for(failed, 60, "the start to fail")
-        assert ws["failure_reason"]
-    finally:
-        hub.ws("DELETE", "/workspaces/xan/b", token=token)
-        hub.ws("DELETE", "/images/broken")
-
-
 # -- admin: the catalog ---------------------------------------------------------------------
 
 
@@ -349,6 +330,8 @@ READER_TOKEN = "reader-token-0123456789abcdef0123"
 def own_hub(tmp_path_factory):
     extra = f"""
 c.JupyterHub.concurrent_spawn_limit = 1
+# a server that never answers fails its start in seconds, not half a minute
+c.Spawner.http_timeout = 5
 # a program that may read everyone's servers, and use the API, but start nothing
 c.JupyterHub.services.append({{"name": "reader", "api_token": {READER_TOKEN!r}}})
 c.JupyterHub.load_roles.append({{"name": "reader", "services": ["reader"],
@@ -400,3 +383,22 @@ def test_reading_a_workspace_does_not_allow_changing_its_spec(own_hub):
     assert r.status_code == 403 and error(r)["code"] == "forbidden"
     after = own_hub.ws("GET", "/workspaces/burst0/w", token=READER_TOKEN).json()
     assert after["revision"] == ws.json()["revision"] and after["restart_pending"] is False
+
+
+def test_a_failed_start_shows_as_failed_with_its_reason(own_hub):
+    broken = {"id": "broken", "display_name": "Broken", "image": "x/broken:1", "local": {"command": ["false"]}}
+    assert own_hub.ws("POST", "/images", json=broken).status_code == 201
+    token = own_hub.user_token("xan")
+    try:
+        r = own_hub.ws("POST", "/workspaces", token=token, json={"name": "b", "spec": {"image": "broken"}})
+        assert r.status_code == 201, r.text
+
+        def failed() -> dict | None:
+            ws = own_hub.ws("GET", "/workspaces/xan/b", token=token).json()
+            return ws if ws["state"] == "failed" else None
+
+        ws = wait_for(failed, 60, "the start to fail")
+        assert ws["failure_reason"]
+    finally:
+        own_hub.ws("DELETE", "/workspaces/xan/b", token=token)
+        own_hub.ws("DELETE", "/images/broken")

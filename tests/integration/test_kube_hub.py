@@ -23,11 +23,12 @@ from ..support.kubeflow_objects import profile
 
 pytestmark = pytest.mark.hub
 
-USERS = ("kim", "lee", "max", "ned")
+USERS = ("kim", "lee", "max", "ned", "oda")  # one per test: each owns a profile namespace named after them
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[tuple[ApiServer, Path]]:
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer, Path]]:
+    tmp_path = tmp_path_factory.mktemp("kube-cluster")
     with ApiServerThread(kubelet="process", data_dir=tmp_path / "cluster") as api:
         for user in USERS:
             r = requests.post(f"{api.url}/apis/kubeflow.org/v1/profiles", json=profile(user, user), timeout=10)
@@ -37,11 +38,12 @@ def cluster(tmp_path: Path) -> Iterator[tuple[ApiServer, Path]]:
         yield api, kubeconfig
 
 
-@pytest.fixture
-def kube_hub(tmp_path: Path, cluster) -> Iterator[tuple[Hub, ApiServer]]:
+@pytest.fixture(scope="module")
+def module_hub(tmp_path_factory: pytest.TempPathFactory, cluster) -> Iterator[tuple[Hub, ApiServer]]:
+    """One hub for the module (tests use different users); tests that kill it start it again."""
     api, kubeconfig = cluster
     hub = Hub(
-        tmp_path / "hub",
+        tmp_path_factory.mktemp("kube-hub"),
         settings={"backend": "kubernetes", "kubernetes": {"kubeflow": True}},
         env={"KUBECONFIG": str(kubeconfig)},
         extra_config="c.KubeWorkspaceSpawner.unschedulable_grace = 1\n",
@@ -52,12 +54,24 @@ def kube_hub(tmp_path: Path, cluster) -> Iterator[tuple[Hub, ApiServer]]:
         hub.shutdown()
 
 
-def pods(api: ApiServer) -> list[str]:
-    return [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in api.store.items("pods", None)]
+@pytest.fixture
+def kube_hub(module_hub) -> Iterator[tuple[Hub, ApiServer]]:
+    """The module's hub, with the kubelet back to running pods at its usual pace after each test."""
+    hub, api = module_hub
+    try:
+        yield hub, api
+    finally:
+        api.kubelet.scenario = lambda pod: "run"
+        api.kubelet.delay = 0.05
 
 
-def claims(api: ApiServer) -> list[str]:
-    return [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in api.store.items("persistentvolumeclaims", None)]
+def pods(api: ApiServer, user: str) -> list[str]:
+    """The pods in ``user``'s profile namespace, as namespace/name."""
+    return [f"{user}/{p['metadata']['name']}" for p in api.store.items("pods", user)]
+
+
+def claims(api: ApiServer, user: str) -> list[str]:
+    return [f"{user}/{p['metadata']['name']}" for p in api.store.items("persistentvolumeclaims", user)]
 
 
 def test_a_workspace_is_created_reached_stopped_started_and_deleted(kube_hub):
@@ -66,7 +80,7 @@ def test_a_workspace_is_created_reached_stopped_started_and_deleted(kube_hub):
     name = "kim/" + object_name("kim", "exp")
 
     hub.start_workspace("kim", "exp", {"image": "lab", "profile": "small", "storage": "5Gi"})
-    assert pods(api) == [name] and claims(api) == [name]
+    assert pods(api, "kim") == [name] and claims(api, "kim") == [name]
     r = hub.get("/user/kim/exp/api/status", token=token)
     assert r.status_code == 200, r.text
     # a file in the workspace's storage
@@ -82,8 +96,8 @@ def test_a_workspace_is_created_reached_stopped_started_and_deleted(kube_hub):
 
     assert hub.api("DELETE", "/users/kim/servers/exp", token=token).status_code in (202, 204)
     hub.wait_stopped("kim", "exp")
-    wait_for(lambda: pods(api) == [], 30, "the pod to go")
-    assert claims(api) == [name]  # stop keeps storage
+    wait_for(lambda: pods(api, "kim") == [], 30, "the pod to go")
+    assert claims(api, "kim") == [name]  # stop keeps storage
 
     assert hub.api("POST", "/users/kim/servers/exp", token=token, json={}).status_code in (201, 202)
     hub.wait_ready("kim", "exp")
@@ -93,7 +107,7 @@ def test_a_workspace_is_created_reached_stopped_started_and_deleted(kube_hub):
     r = hub.api("DELETE", "/users/kim/servers/exp", token=token, json={"remove": True})
     assert r.status_code in (202, 204)
     hub.wait_removed("kim", "exp")
-    wait_for(lambda: pods(api) == [] and claims(api) == [], 30, "the pod and the PVC to go")
+    wait_for(lambda: pods(api, "kim") == [] and claims(api, "kim") == [], 30, "the pod and the PVC to go")
 
 
 def test_the_api_lists_the_profile_namespaces_a_user_may_use(kube_hub):
@@ -105,11 +119,11 @@ def test_the_api_lists_the_profile_namespaces_a_user_may_use(kube_hub):
 
 def test_the_api_shows_the_namespace_a_workspace_runs_in(kube_hub):
     hub, _ = kube_hub
-    token = hub.user_token("lee")
+    token = hub.user_token("oda")
     r = hub.ws("POST", "/workspaces", token=token, json={"name": "ns", "spec": {"image": "lab"}})
     assert r.status_code == 201, r.text
-    hub.wait_ready("lee", "ns")
-    assert hub.ws("GET", "/workspaces/lee/ns", token=token).json()["namespace"] == "lee"
+    hub.wait_ready("oda", "ns")
+    assert hub.ws("GET", "/workspaces/oda/ns", token=token).json()["namespace"] == "oda"
 
 
 def test_a_start_the_cluster_cannot_schedule_fails_with_the_reason(kube_hub):
@@ -126,8 +140,8 @@ def test_a_start_the_cluster_cannot_schedule_fails_with_the_reason(kube_hub):
         assert "no node can run this workspace" in r.json()["message"]
         assert "Insufficient nvidia.com/gpu" in r.json()["message"]
     hub.wait_stopped("lee", "big")
-    assert pods(api) == []
-    assert claims(api) == ["lee/" + object_name("lee", "big")]
+    assert pods(api, "lee") == []
+    assert claims(api, "lee") == ["lee/" + object_name("lee", "big")]
 
 
 def test_a_running_workspace_is_found_again_after_the_hub_is_killed(kube_hub):
@@ -141,7 +155,7 @@ def test_a_running_workspace_is_found_again_after_the_hub_is_killed(kube_hub):
 
     assert hub.server("max", "job")["ready"]
     assert hub.get("/user/max/job/api/status", token=token).status_code == 200
-    assert [p["metadata"]["uid"] for p in api.store.items("pods", None)] == [pod["metadata"]["uid"]]
+    assert [p["metadata"]["uid"] for p in api.store.items("pods", "max")] == [pod["metadata"]["uid"]]
 
 
 def test_a_hub_killed_mid_spawn_leaves_no_orphan_and_nothing_pending(kube_hub):
@@ -150,7 +164,7 @@ def test_a_hub_killed_mid_spawn_leaves_no_orphan_and_nothing_pending(kube_hub):
     api.kubelet.delay = 3  # the pod exists for a while before it runs
     r = hub.api("POST", "/users/ned/servers/mid", token=token, json={"image": "lab"})
     assert r.status_code in (201, 202), r.text
-    wait_for(lambda: pods(api), 20, "the pod to be created")
+    wait_for(lambda: pods(api, "ned"), 20, "the pod to be created")
 
     hub.stop(sig=signal.SIGKILL)
     api.kubelet.delay = 0.05
@@ -160,7 +174,7 @@ def test_a_hub_killed_mid_spawn_leaves_no_orphan_and_nothing_pending(kube_hub):
         server = hub.server("ned", "mid")
         if server is None or server["pending"]:
             return False
-        running = bool(pods(api))
+        running = bool(pods(api, "ned"))
         # either the hub took the pod over as a running workspace, or it stopped it
         return server["ready"] == running
 
