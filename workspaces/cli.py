@@ -251,6 +251,10 @@ def _owner(args: argparse.Namespace, client: Client) -> str:
 def _wait(client: Client, ws: Workspace, args: argparse.Namespace, display: ProgressDisplay | None = None) -> Workspace:
     from .client import ProgressEvent
 
+    from .client import StartFailed
+
+    if ws.state == "failed":
+        raise StartFailed(ws.owner, ws.name, ws.failure_reason or "the start failed")
     display = display or ProgressDisplay(f"{ws.owner}/{ws.name}")
     try:
         ready = client.wait_ready(ws.owner, ws.name, on_event=display, timeout=args.timeout)
@@ -329,8 +333,6 @@ def cmd_login(args: argparse.Namespace) -> int:
 
 
 def cmd_create(args: argparse.Namespace, client: Client) -> int:
-    from .client import StartFailed
-
     display = _requested(args, args.name, args.owner)
     try:
         ws = client.create_workspace(
@@ -349,8 +351,6 @@ def cmd_create(args: argparse.Namespace, client: Client) -> int:
                     f"workspace {ws.owner}/{ws.name} already exists and is {ws.state}; "
                     f"start it with `workspaces start {ws.name}{owner}`"
                 )
-            if ws.state == "failed":
-                raise StartFailed(ws.owner, ws.name, ws.failure_reason or "the start failed")
             return _report_running(client, _wait(client, ws, args, display), args)
     finally:
         if display is not None:
@@ -413,15 +413,11 @@ def cmd_show(args: argparse.Namespace, client: Client) -> int:
 
 
 def cmd_start(args: argparse.Namespace, client: Client) -> int:
-    from .client import StartFailed
-
     owner = _owner(args, client)
     display = _requested(args, args.name, owner)
     try:
         ws = client.start_workspace(owner, args.name)
         if args.wait:
-            if ws.state == "failed":
-                raise StartFailed(ws.owner, ws.name, ws.failure_reason or "the start failed")
             return _report_running(client, _wait(client, ws, args, display), args)
     finally:
         if display is not None:

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from workspaces.client import APIError, Client
+from workspaces.client import Client
 
+from ..support.cleanup import delete_workspace
 from ..support.hub import WORKSPACES, Hub
 
 pytestmark = pytest.mark.hub
@@ -58,22 +59,13 @@ def client(hub: Hub) -> Iterator[Client]:
         yield c
 
 
-def remove(client: Client, name: str) -> None:
-    try:
-        client.delete_workspace(USER, name)
-    except APIError as e:
-        if e.code != "not_found":
-            raise
-    client.wait_deleted(USER, name, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def created(env: dict[str, str], client: Client) -> Iterator[subprocess.CompletedProcess[str]]:
     """`workspaces create cli-one --wait`, deleted at the end."""
     try:
         yield run(env, "create", "cli-one", "--image", "lab", "--profile", "small", "--wait", "--timeout", "90", timeout=120)
     finally:
-        remove(client, "cli-one")
+        delete_workspace(client, USER, "cli-one")
 
 
 def test_login_writes_the_login_file_readable_by_its_owner_only(hub, home, login):
@@ -141,7 +133,7 @@ def test_delete_yes_deletes_the_workspace(env, client):
         assert result.stdout.strip() in (f"Deleted {USER}/cli-doomed", f"Deleting {USER}/cli-doomed")
         client.wait_deleted(USER, "cli-doomed", timeout=60)
     finally:
-        remove(client, "cli-doomed")
+        delete_workspace(client, USER, "cli-doomed")
 
 
 def test_a_bad_image_is_a_one_line_error_with_exit_code_1(env):

@@ -14,6 +14,7 @@ import pytest
 
 from workspaces.client import APIError, Client, ProgressEvent, Workspace
 
+from ..support.cleanup import delete_workspace
 from ..support.hub import Hub, wait_for
 
 pytestmark = pytest.mark.hub
@@ -43,15 +44,6 @@ class Created:
     events: list[ProgressEvent]
 
 
-def delete(client: Client, owner: str, name: str) -> None:
-    try:
-        client.delete_workspace(owner, name)
-    except APIError as e:
-        if e.code != "not_found":
-            raise
-    client.wait_deleted(owner, name, timeout=60)
-
-
 @pytest.fixture(scope="module")
 def one(client: Client) -> Iterator[Created]:
     """A running workspace, created twice with the same request and waited for."""
@@ -62,7 +54,7 @@ def one(client: Client) -> Iterator[Created]:
         ready = client.wait_ready(USER, "one", on_event=events.append, timeout=90)
         yield Created(first, again, ready, events)
     finally:
-        delete(client, USER, "one")
+        delete_workspace(client, USER, "one")
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +64,7 @@ def two(client: Client) -> Iterator[Workspace]:
     try:
         yield client.wait_ready(USER, "two", timeout=90)
     finally:
-        delete(client, USER, "two")
+        delete_workspace(client, USER, "two")
 
 
 def wait_state(client: Client, name: str, state: str, timeout: float = 30) -> Workspace:
@@ -177,7 +169,7 @@ def test_delete_removes_the_workspace(client):
         client.wait_deleted(USER, name, timeout=60)
         assert name not in [w.name for w in client.list_workspaces(owner=USER)]
     finally:
-        delete(client, USER, name)
+        delete_workspace(client, USER, name)
 
 
 def test_a_bad_spec_raises_an_api_error_with_code_and_fields(client):

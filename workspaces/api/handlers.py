@@ -420,9 +420,15 @@ class CatalogHandler(APIHandler):
         self.require_catalog_admin()
         return self.json_body(tuple(ImageEntry.model_fields), required=("id", "display_name", "image"))
 
+    def images(self) -> list[ImageEntry]:
+        """The images the caller may see: all for catalog admins, else what the groups allow."""
+        if self.catalog_admin:
+            return list(self.catalog.images)
+        return self.catalog.images_for(self.caller_groups())
+
     def visible(self, image_id: str) -> ImageEntry:
-        image = self.catalog.image(image_id)
-        if image is None or not (self.catalog_admin or (image.allows(self.caller_groups()) and not image.hidden)):
+        image = next((i for i in self.images() if i.id == image_id), None)
+        if image is None:
             raise not_found(f"image {image_id!r}")
         return image
 
@@ -430,12 +436,7 @@ class CatalogHandler(APIHandler):
 class ImagesHandler(CatalogHandler):
     def get(self) -> None:
         backend = self.settings_.backend
-        if self.catalog_admin:
-            images = list(self.catalog.images)
-        else:
-            groups = set(self.caller_groups())
-            images = [i for i in self.catalog.images if i.allows(groups) and not i.hidden]
-        self.send({"items": [image_json(i, backend, self.catalog_admin) for i in images]})
+        self.send({"items": [image_json(i, backend, self.catalog_admin) for i in self.images()]})
 
     def post(self) -> None:
         entry = self.service.edit_images(self, "add", None, self.request_entry())
