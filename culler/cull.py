@@ -18,11 +18,11 @@ from typing import Any
 
 from workspaces.catalog import Catalog
 from workspaces.config import CullingPolicy
+from workspaces.culling import WorkspaceFacts, parse_time, verdict
 
 from .hub import HubClient
 from .metrics import Metrics
-from .policy import WorkspaceFacts, verdict
-from .signals import HubActivity, ProbeFailed, ServerProbe, Signal, parse_time
+from .signals import HubActivity, ProbeFailed, ServerProbe, Signal
 
 log = logging.getLogger("workspaces.culler")
 

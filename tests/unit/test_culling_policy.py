@@ -7,10 +7,10 @@ import pytest
 from pydantic import ValidationError
 
 from culler.cull import Culler
-from culler.policy import WorkspaceFacts, verdict
 from culler.signals import Observation, ProbeFailed
 from workspaces.catalog import Catalog, ImageEntry, Profile
 from workspaces.config import CullingPolicy, WorkspacesConfig
+from workspaces.culling import Verdict, WorkspaceFacts, stop_time, verdict
 from workspaces.errors import issues_from_pydantic
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
@@ -126,6 +126,37 @@ def run(policy: dict, servers: list, signal=None):
     culler = Culler(client, CullingPolicy.model_validate(policy), CATALOG, signals=[signal] if signal else [])
     report = asyncio.run(culler.run_pass(now=NOW))
     return culler, client, report
+
+
+def iso(t: datetime) -> str:
+    return t.isoformat().replace("+00:00", "Z")
+
+
+def test_the_stop_time_is_the_last_activity_plus_the_timeout():
+    policy = CullingPolicy(startup_grace=60)
+    when = stop_time(policy, Verdict("default", 3600), iso(NOW - timedelta(hours=2)), iso(NOW - timedelta(minutes=10)))
+    assert when == NOW + timedelta(minutes=50)
+
+
+def test_the_stop_time_counts_from_the_start_without_activity_and_never_inside_the_grace():
+    policy = CullingPolicy(startup_grace=600)
+    assert stop_time(policy, Verdict("default", 60), iso(NOW), None) == NOW + timedelta(seconds=600)
+    assert stop_time(policy, Verdict("default", 3600), iso(NOW), None) == NOW + timedelta(seconds=3600)
+
+
+def test_max_age_brings_the_stop_time_forward():
+    policy = CullingPolicy(max_age=1800)
+    assert stop_time(policy, Verdict("default", 3600), iso(NOW), iso(NOW)) == NOW + timedelta(seconds=1800)
+
+
+@pytest.mark.parametrize("policy, timeout, started", [
+    (CullingPolicy(), None, "2026-11-28T12:00:00Z"),  # exempt
+    (CullingPolicy(enabled=False), 3600, "2026-11-28T12:00:00Z"),
+    (CullingPolicy(dry_run=True), 3600, "2026-11-28T12:00:00Z"),
+    (CullingPolicy(), 3600, None),  # not running
+])
+def test_no_stop_time_when_the_culler_will_not_stop_it(policy, timeout, started):
+    assert stop_time(policy, Verdict("default", timeout), started, None) is None
 
 
 def test_only_idle_servers_past_their_timeout_are_stopped():

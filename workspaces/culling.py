@@ -1,12 +1,24 @@
-"""Which timeout applies to a workspace: the admin's rules, first match wins."""
+"""Which idle timeout applies to a workspace (the admin's rules, first match wins), and when
+the culler will stop it if nothing happens.
+
+The culler decides with it; the API and the dashboard use it to show the deadline.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from workspaces.catalog import Catalog
-from workspaces.config import CullingPolicy, CullRule
+from .catalog import Catalog
+from .config import CullingPolicy, CullRule
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """A hub timestamp (ISO 8601, maybe with Z) as an aware datetime."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)
@@ -61,3 +73,21 @@ def verdict(policy: CullingPolicy, facts: WorkspaceFacts) -> Verdict:
         if _matches(rule, facts):
             return Verdict(rule.name or f"rules[{i}]", None if rule.exempt else rule.timeout)
     return Verdict("default", policy.default_timeout)
+
+
+def stop_time(policy: CullingPolicy, v: Verdict, started: str | None, last_activity: str | None) -> datetime | None:
+    """When the culler stops a running workspace if nothing happens from now on
+    (give or take one pass); None when it never will (exempt, culling off, dry run).
+
+    Mirrors the culler's decision: idle past the timeout (counted from the start
+    when there was no activity yet), never inside the startup grace, and at
+    max_age whatever happens.
+    """
+    start = parse_time(started)
+    if v.timeout is None or not policy.enabled or policy.dry_run or start is None:
+        return None
+    last = parse_time(last_activity) or start
+    when = max(last + timedelta(seconds=v.timeout), start + timedelta(seconds=policy.startup_grace))
+    if policy.max_age is not None:
+        when = min(when, start + timedelta(seconds=policy.max_age))
+    return when
