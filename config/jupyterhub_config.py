@@ -5,7 +5,9 @@ Started by ``workspaces up``, or directly::
     WORKSPACES_CONFIG=config/workspaces.yaml jupyterhub -f config/jupyterhub_config.py
 
 Environment: WORKSPACES_CONFIG (the YAML file), WORKSPACES_DATA_DIR (default
-./data), WORKSPACES_PORT (overrides hub.port). For anything the YAML does not
+./data), WORKSPACES_PORT (overrides hub.port); in a cluster also JupyterHub's own
+JPY_COOKIE_SECRET and CONFIGPROXY_AUTH_TOKEN, and the variable hub.db_url_env
+names (the Helm chart sets them from its Secret). For anything the YAML does not
 cover, point ``hub.extra_config`` at an ordinary jupyterhub_config.py; it is
 loaded last and may override what is set here.
 """
@@ -25,7 +27,10 @@ try:
         os.environ.get("WORKSPACES_DATA_DIR") or None,
         int(os.environ["WORKSPACES_PORT"]) if os.environ.get("WORKSPACES_PORT") else None,
     )
-    proxy = proxy_command()
+    settings = launch.config.settings
+    hub = settings.hub
+    # a proxy that runs on its own (the Helm chart's) need not be installed here
+    proxy = None if hub.external_proxy else proxy_command()
 except ConfigError as e:
     for line in e.lines():
         print(f"workspaces: error: {line}", file=sys.stderr)
@@ -34,19 +39,32 @@ except LaunchError as e:
     print(f"workspaces: error: {e}", file=sys.stderr)
     sys.exit(1)
 
-settings = launch.config.settings
-hub = settings.hub
-
 # Network: loopback unless the config says otherwise.
 c.JupyterHub.ip = hub.ip
 c.JupyterHub.port = launch.port
 c.JupyterHub.hub_ip = hub.hub_ip
 c.JupyterHub.hub_port = hub.hub_port
-c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{hub.proxy_api_port}"
-c.ConfigurableHTTPProxy.command = proxy
+c.ConfigurableHTTPProxy.api_url = hub.proxy_api_url or f"http://127.0.0.1:{hub.proxy_api_port}"
+if hub.external_proxy:
+    # its token: $CONFIGPROXY_AUTH_TOKEN, shared with the proxy (the chart's Secret)
+    c.ConfigurableHTTPProxy.should_start = False
+else:
+    c.ConfigurableHTTPProxy.command = proxy
+if hub.connect_url:
+    c.JupyterHub.hub_connect_url = hub.connect_url
+# How the proxy reaches the services below; they listen on loopback unless it runs elsewhere.
+services_host = hub.services_host or "127.0.0.1"
+# How the services reach the proxy's public side.
+public_url = hub.proxy_url or launch.url.rstrip("/")
 
-# State: everything in the data dir.
-c.JupyterHub.db_url = launch.data.db_url
+# State: everything in the data dir, except a database named by the environment.
+if hub.db_url_env:
+    if not os.environ.get(hub.db_url_env):
+        print(f"workspaces: error: hub.db_url_env names ${hub.db_url_env}, which is not set", file=sys.stderr)
+        sys.exit(1)
+    c.JupyterHub.db_url = os.environ[hub.db_url_env]
+else:
+    c.JupyterHub.db_url = launch.data.db_url
 c.JupyterHub.cookie_secret_file = str(launch.data.cookie_secret_file)
 c.JupyterHub.pid_file = str(launch.data.pid_file)
 # where a restarted hub finds a proxy left by a hub that was killed
@@ -59,13 +77,26 @@ c.JupyterHub.cleanup_servers = False
 c.JupyterHub.allow_named_servers = True
 c.JupyterHub.named_server_limit_per_user = settings.named_server_limit_per_user
 
-# Auth: generated passwords, never "any password works".
-c.JupyterHub.authenticator_class = "shared-password"
-c.SharedPasswordAuthenticator.admin_users = set(settings.auth.admin_users)
-c.SharedPasswordAuthenticator.admin_password = launch.admin_password
-c.SharedPasswordAuthenticator.user_password = launch.user_password
-# Users an admin has added may log in with the user password; nobody else can register.
-c.SharedPasswordAuthenticator.allow_existing_users = True
+auth = settings.auth
+if auth.type == "header":
+    # Kubeflow: the gateway has logged the user in; its header is believed only from it.
+    from workspaces.auth import HeaderAuthenticator
+
+    c.JupyterHub.authenticator_class = HeaderAuthenticator
+    c.HeaderAuthenticator.admin_users = set(auth.admin_users)
+    c.HeaderAuthenticator.user_header = auth.header.user_header
+    c.HeaderAuthenticator.groups_header = auth.header.groups_header or ""
+    c.HeaderAuthenticator.user_prefix = auth.header.user_prefix
+    c.HeaderAuthenticator.trusted_sources = [str(n) for n in auth.header.trusted_sources]
+    c.HeaderAuthenticator.trusted_proxies = [str(n) for n in auth.header.trusted_proxies]
+else:
+    # Generated passwords, never "any password works".
+    c.JupyterHub.authenticator_class = "shared-password"
+    c.SharedPasswordAuthenticator.admin_users = set(auth.admin_users)
+    c.SharedPasswordAuthenticator.admin_password = launch.admin_password
+    c.SharedPasswordAuthenticator.user_password = launch.user_password
+    # Users an admin has added may log in with the user password; nobody else can register.
+    c.SharedPasswordAuthenticator.allow_existing_users = True
 
 # Spawner: the backend the config names.
 if settings.backend == "kubernetes":
@@ -94,9 +125,9 @@ if culling.enabled:
         command=[
             sys.executable, "-m", "culler",
             f"--config={launch.config.path or ''}",
-            f"--public-url={launch.url}",
+            f"--public-url={public_url}",
         ],
-        url=f"http://127.0.0.1:{culling.port}",
+        url=f"http://{services_host}:{culling.port}",
     )
 
 # The workspaces API: acts on the hub with each caller's own token, so its own
@@ -109,7 +140,7 @@ api_service = {
         f"--config={launch.config.path or ''}",
         f"--data-dir={launch.data.path}",
     ],
-    "url": f"http://127.0.0.1:{settings.api.port}",
+    "url": f"http://{services_host}:{settings.api.port}",
     # browsers log in through the hub's OAuth; the token it issues acts as its user
     "oauth_no_confirm": True,
     "oauth_client_allowed_scopes": ["inherit"],

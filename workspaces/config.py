@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -64,7 +65,26 @@ def _duration(value: Any) -> float:
     return float(match["number"]) * _SECONDS[match["unit"]]
 
 
+def _network(value: Any) -> IPv4Network | IPv6Network:
+    """An address or CIDR; host bits must be zero."""
+    if not isinstance(value, str):
+        raise ValueError("must be an IP address or CIDR such as 10.0.0.0/8, as a string")
+    try:
+        return ip_network(value.strip())
+    except ValueError as e:
+        raise ValueError(f"not an IP address or CIDR: {e}") from None
+
+
+def _http_url(value: Any) -> str:
+    if not isinstance(value, str) or not re.match(r"^https?://[^/\s]+(/\S*)?$", value):
+        raise ValueError(f"must be an http:// or https:// URL, not {value!r}")
+    return value.rstrip("/")
+
+
 Duration = Annotated[float, BeforeValidator(_duration)]
+Network = Annotated[IPv4Network | IPv6Network, BeforeValidator(_network)]
+HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 MemorySize = Annotated[str, BeforeValidator(_memory)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -81,6 +101,34 @@ class HubSettings(Model):
     extra_config: str | None = Field(
         None, description="A jupyterhub_config.py loaded last, for anything traitlets can set."
     )
+    # In a cluster (the Helm chart sets these): the proxy is its own pod, the
+    # database may be elsewhere, and workspaces reach the hub through a Service.
+    external_proxy: bool = Field(
+        False,
+        description="The proxy runs on its own (the chart's proxy Deployment): the hub neither starts nor stops it. "
+        "Its API token then comes from $CONFIGPROXY_AUTH_TOKEN.",
+    )
+    proxy_api_url: HttpUrl | None = Field(
+        None, description="The proxy's REST API; default http://127.0.0.1:<proxy_api_port>."
+    )
+    proxy_url: HttpUrl | None = Field(
+        None,
+        description="How the hub's services reach the proxy's public side (the culler probes servers through it); "
+        "default http://127.0.0.1:<port>.",
+    )
+    connect_url: HttpUrl | None = Field(
+        None, description="How workspaces reach the hub's API, e.g. http://workspaces-hub:8081; default hub_ip:hub_port."
+    )
+    services_host: str | None = Field(
+        None,
+        description="How the proxy reaches the hub's services (the API, the culler) when it runs elsewhere, "
+        "e.g. the hub's Service name; default 127.0.0.1.",
+    )
+    db_url_env: EnvName | None = Field(
+        None,
+        description="The environment variable holding the hub's database URL (e.g. from a Secret); "
+        "default: sqlite in the data dir.",
+    )
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> HubSettings:
@@ -90,8 +138,31 @@ class HubSettings(Model):
         return self
 
 
+class HeaderAuthSettings(Model):
+    """auth.type header: a gateway in front (Kubeflow's) has logged the user in and names them in a header."""
+
+    user_header: str = Field("kubeflow-userid", min_length=1, description="The header naming the user.")
+    groups_header: str | None = Field(
+        "kubeflow-groups", description="The header listing the user's groups (comma-separated); null: none."
+    )
+    user_prefix: str = Field("", description="Removed from the user header's value, e.g. 'accounts.google.com:'.")
+    trusted_sources: list[Network] = Field(
+        min_length=1,
+        description="Addresses of the gateway or auth proxy that sets the header (CIDRs); "
+        "a request that did not come from one of them is refused.",
+    )
+    trusted_proxies: list[Network] = Field(
+        default_factory=lambda: [ip_network("127.0.0.1/32"), ip_network("::1/128")],
+        description="Addresses of the proxy in front of the hub (CIDRs): only from these is "
+        "the last X-Forwarded-For entry believed.",
+    )
+
+
 class AuthSettings(Model):
-    type: Literal["shared-password"] = "shared-password"
+    type: Literal["shared-password", "header"] = Field(
+        "shared-password", description="shared-password: generated passwords; header: a trusted gateway's header."
+    )
+    header: HeaderAuthSettings | None = Field(None, description="Settings of auth.type header.")
     admin_users: list[str] = Field(default_factory=lambda: ["admin"], min_length=1)
     admin_password: str | None = Field(
         None, min_length=32, description="Unset: generated once into the data dir."
@@ -99,6 +170,14 @@ class AuthSettings(Model):
     user_password: str | None = Field(
         None, min_length=8, description="Unset: generated once into the data dir."
     )
+
+    @model_validator(mode="after")
+    def _header_settings_for_header_auth(self) -> AuthSettings:
+        if self.type == "header" and self.header is None:
+            raise ValueError("auth.type header needs auth.header with at least trusted_sources")
+        if self.type != "header" and self.header is not None:
+            raise ValueError(f"auth.header is for auth.type header, not {self.type}")
+        return self
 
 
 class StorageSettings(Model):

@@ -157,3 +157,19 @@ def test_culler_port_must_not_clash_with_the_hub(tmp_path):
 def test_a_missing_extra_config_is_named(tmp_path):
     [issue] = issues_of(write(tmp_path, "hub:\n  extra_config: nope.py\n"))
     assert issue == f"hub.extra_config: no such file: {tmp_path / 'nope.py'}"
+
+
+def test_header_auth_needs_the_trusted_gateway(tmp_path):
+    [issue] = issues_of(write(tmp_path, "auth:\n  type: header\n"))
+    assert issue == "auth: auth.type header needs auth.header with at least trusted_sources"
+
+
+def test_a_trusted_source_must_be_an_address_or_cidr(tmp_path):
+    text = "auth:\n  type: header\n  header:\n    trusted_sources: [10.0.0.1/8]\n"
+    [issue] = issues_of(write(tmp_path, text))
+    assert issue.startswith("auth.header.trusted_sources[0]: not an IP address or CIDR: 10.0.0.1/8 has host bits set")
+
+
+def test_the_proxy_api_url_must_be_an_http_url(tmp_path):
+    [issue] = issues_of(write(tmp_path, "hub:\n  proxy_api_url: proxy:8001\n"))
+    assert issue == "hub.proxy_api_url: must be an http:// or https:// URL, not 'proxy:8001'"
