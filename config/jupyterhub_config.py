@@ -42,6 +42,7 @@ except LaunchError as e:
 # Network: loopback unless the config says otherwise.
 c.JupyterHub.ip = hub.ip
 c.JupyterHub.port = launch.port
+c.JupyterHub.base_url = hub.base_url
 c.JupyterHub.hub_ip = hub.hub_ip
 c.JupyterHub.hub_port = hub.hub_port
 c.ConfigurableHTTPProxy.api_url = hub.proxy_api_url or f"http://127.0.0.1:{hub.proxy_api_port}"

@@ -101,6 +101,10 @@ class HubSettings(Model):
     extra_config: str | None = Field(
         None, description="A jupyterhub_config.py loaded last, for anything traitlets can set."
     )
+    base_url: str = Field(
+        "/", pattern=r"^/([A-Za-z0-9._~-]+/)*$",
+        description="Path prefix of everything the hub serves, e.g. /workspaces/ behind Kubeflow's gateway.",
+    )
     # In a cluster (the Helm chart sets these): the proxy is its own pod, the
     # database may be elsewhere, and workspaces reach the hub through a Service.
     external_proxy: bool = Field(

@@ -139,3 +139,14 @@ def assert_valid_objects(api) -> int:
                 kubernetes_validate.validate(obj, version, strict=True)
             checked += 1
     return checked
+
+
+def rules_of(role: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) triples a Role or ClusterRole grants."""
+    return {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }

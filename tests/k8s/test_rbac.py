@@ -13,7 +13,7 @@ import yaml
 from ..support.hub import REPO
 from ..support.k8s_apiserver import ApiServerThread
 from ..support.kubeflow_objects import contributor, profile
-from .kube import SCHEMA_VERSIONS, make_spawner, run, write_config
+from .kube import SCHEMA_VERSIONS, make_spawner, rules_of, run, write_config
 
 RBAC = REPO / "config" / "kubernetes" / "rbac.yaml"
 PATH = re.compile(
@@ -35,13 +35,7 @@ def verb_of(method: str, path: str, query: str) -> tuple[str, str, str]:
 
 def granted() -> set[tuple[str, str, str]]:
     role = next(d for d in yaml.safe_load_all(RBAC.read_text()) if d["kind"] == "ClusterRole")
-    return {
-        (group, resource, verb)
-        for rule in role["rules"]
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
-        for verb in rule["verbs"]
-    }
+    return rules_of(role)
 
 
 def post(api, path: str, body: dict) -> None:

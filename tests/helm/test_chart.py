@@ -1,0 +1,317 @@
+"""The Helm chart in helm/, rendered by the real Helm binary with the defaults and each example."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from workspaces.cli import main as workspaces_cli
+from workspaces.config import WorkspacesConfig
+
+from ..k8s.kube import SCHEMA_VERSIONS, rules_of
+from ..k8s.test_rbac import granted as granted_by_the_documented_rules
+from .chart import CHART, NAMESPACE, VALUES, helm, of_kind, render, workspaces_yaml, write
+
+# Istio's kinds have no official Kubernetes schema; they are checked by shape below.
+ISTIO_KINDS = {"VirtualService", "AuthorizationPolicy"}
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, list[dict[str, Any]]]:
+    return {name: render(*args) for name, args in VALUES.items()}
+
+
+def config_of(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    return yaml.safe_load(workspaces_yaml(objects))
+
+
+def containers(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for d in of_kind(objects, "Deployment") for c in d["spec"]["template"]["spec"]["containers"]]
+
+
+# -- lint and validity ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_the_chart_lints_strictly(values):
+    done = helm("lint", "--strict", str(CHART), *VALUES[values])
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_every_rendered_object_is_valid_kubernetes(rendered, values):
+    for obj in rendered[values]:
+        if obj["kind"] in ISTIO_KINDS:
+            assert obj["apiVersion"].split("/")[0] in {"networking.istio.io", "security.istio.io"}
+            continue
+        for version in SCHEMA_VERSIONS:
+            kubernetes_validate.validate(obj, version, strict=True)
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_object_names_are_dns_labels(rendered, values):
+    for obj in rendered[values]:
+        assert re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", obj["metadata"]["name"]), obj["metadata"]["name"]
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_the_rendered_workspaces_yaml_passes_the_config_check(rendered, values, tmp_path, capsys):
+    path = write(tmp_path, "workspaces.yaml", workspaces_yaml(rendered[values]))
+    assert workspaces_cli(["config", "check", str(path)]) == 0, capsys.readouterr().err
+    assert "OK (backend kubernetes" in capsys.readouterr().out
+
+
+# -- configuration -------------------------------------------------------------
+
+
+def test_the_hub_runs_beside_its_own_proxy_pod(rendered):
+    hub = config_of(rendered["default"])["hub"]
+    assert hub["external_proxy"] is True
+    assert hub["proxy_api_url"] == "http://ws-workspaces-proxy-api:8001"
+    assert hub["connect_url"] == f"http://ws-workspaces-hub.{NAMESPACE}.svc:8081"
+
+
+def test_the_proxy_reaches_the_hubs_services_through_the_hubs_service(rendered):
+    objects = rendered["default"]
+    config = WorkspacesConfig.model_validate(config_of(objects))
+    [hub_service] = [s for s in of_kind(objects, "Service") if s["metadata"]["name"] == config.hub.services_host]
+    ports = {p["port"] for p in hub_service["spec"]["ports"]}
+    assert {config.hub.hub_port, config.api.port, config.culling.port} <= ports
+
+
+def test_the_workspace_namespace_defaults_to_the_release_namespace(rendered):
+    assert config_of(rendered["default"])["kubernetes"]["namespace"] == NAMESPACE
+
+
+def test_values_under_workspaces_reach_workspaces_yaml(rendered):
+    config = config_of(rendered["standalone"])
+    assert config["culling"]["rules"] == [{"name": "gpu", "match": {"gpu": True}, "timeout": "30m"}]
+    assert config["auth"]["admin_users"] == ["admin", "ops"]
+
+
+def test_sqlite_on_the_hubs_volume_by_default(rendered):
+    assert "db_url_env" not in config_of(rendered["default"])["hub"]
+    [hub] = [c for c in containers(rendered["default"]) if c["name"] == "hub"]
+    assert {"name": "data", "mountPath": "/srv/workspaces"} in hub["volumeMounts"]
+    assert config_of(rendered["default"])["hub"]["data_dir"] == "/srv/workspaces"
+    assert len(of_kind(rendered["default"], "PersistentVolumeClaim")) == 1
+
+
+def test_an_external_database_url_comes_from_its_secret(rendered):
+    objects = rendered["external-database"]
+    env_name = config_of(objects)["hub"]["db_url_env"]
+    [hub] = [c for c in containers(objects) if c["name"] == "hub"]
+    [entry] = [e for e in hub["env"] if e["name"] == env_name]
+    assert entry["valueFrom"]["secretKeyRef"] == {"name": "workspaces-db", "key": "url"}
+    assert "postgresql" not in workspaces_yaml(objects)
+
+
+def test_an_external_database_without_its_secret_is_refused():
+    done = helm("template", "ws", str(CHART), "--set", "hub.db.type=external")
+    assert done.returncode != 0
+    assert "hub.db.external.secretName" in done.stderr
+
+
+def test_generated_secrets_are_in_a_secret_not_in_the_config(rendered):
+    objects = rendered["default"]
+    [secret] = of_kind(objects, "Secret")
+    cookie = base64.b64decode(secret["data"]["cookie-secret"]).decode()
+    assert re.fullmatch(r"[0-9a-f]{64}", cookie)  # JupyterHub's JPY_COOKIE_SECRET: 32 bytes in hex
+    token = base64.b64decode(secret["data"]["proxy-token"]).decode()
+    assert token not in yaml.safe_dump([o for o in objects if o["kind"] != "Secret"])
+
+
+def test_the_secret_is_kept_across_upgrades_by_lookup():
+    # `helm template` has no cluster to look in, so only the template can say it
+    text = (CHART / "templates" / "_helpers.tpl").read_text()
+    assert 'lookup "v1" "Secret" $ctx.Release.Namespace (include "workspaces.secret" $ctx)' in text
+
+
+# -- pods ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_every_container_is_non_root_with_resources_and_probes(rendered, values):
+    for deployment in of_kind(rendered[values], "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        for c in pod["containers"]:
+            assert c["securityContext"]["allowPrivilegeEscalation"] is False
+            assert c["securityContext"]["capabilities"]["drop"] == ["ALL"]
+            assert c["resources"]["requests"] and c["resources"]["limits"]["memory"]
+            assert c["readinessProbe"] and c["livenessProbe"]
+
+
+def test_only_the_hub_gets_a_kubernetes_api_token(rendered):
+    tokens = {d["metadata"]["name"]: d["spec"]["template"]["spec"]["automountServiceAccountToken"]
+              for d in of_kind(rendered["default"], "Deployment")}
+    assert tokens == {"ws-workspaces-hub": True, "ws-workspaces-proxy": False}
+
+
+def test_disruption_budgets_only_when_asked(rendered):
+    assert of_kind(rendered["default"], "PodDisruptionBudget") == []
+    [pdb] = of_kind(rendered["standalone"], "PodDisruptionBudget")
+    assert pdb["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "hub"
+
+
+# -- RBAC ----------------------------------------------------------------------
+
+
+def grants(objects: list[dict[str, Any]], kind: str) -> set[tuple[str, str, str]]:
+    return set().union(*(rules_of(r) for r in of_kind(objects, kind)))
+
+
+def test_the_charts_rules_are_the_documented_rules_split_by_mode(rendered):
+    documented = granted_by_the_documented_rules()
+    every_mode = set()
+    for values, objects in rendered.items():
+        mode = grants(objects, "ClusterRole") | grants(objects, "Role")
+        assert mode <= documented, f"{values}: rules config/kubernetes/rbac.yaml does not have"
+        every_mode |= mode
+    assert every_mode == documented, "rules of config/kubernetes/rbac.yaml that no mode of the chart grants"
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_no_rule_has_a_wildcard(rendered, values):
+    for role in of_kind(rendered[values], "ClusterRole") + of_kind(rendered[values], "Role"):
+        for rule in role["rules"]:
+            for key in ("apiGroups", "resources", "verbs"):
+                assert "*" not in rule[key], (role["metadata"]["name"], rule)
+            assert "resourceNames" not in rule or "*" not in rule["resourceNames"]
+
+
+def test_with_one_namespace_only_the_watches_are_cluster_wide(rendered):
+    objects = rendered["default"]
+    assert grants(objects, "ClusterRole") == {("", "pods", "list"), ("", "pods", "watch"),
+                                              ("", "events", "list"), ("", "events", "watch")}
+    [role] = of_kind(objects, "Role")
+    assert role["metadata"]["namespace"] == NAMESPACE
+    assert ("", "pods", "create") in rules_of(role)
+
+
+def test_profile_namespaces_need_cluster_wide_rules_in_kubeflow_mode(rendered):
+    objects = rendered["kubeflow"]
+    assert of_kind(objects, "Role") == []
+    assert {("kubeflow.org", "profiles", "list"), ("", "pods", "create")} <= grants(objects, "ClusterRole")
+    assert ("", "namespaces", "create") not in grants(objects, "ClusterRole")
+
+
+def test_only_the_namespace_template_may_create_namespaces(rendered):
+    modes = {values for values, objects in rendered.items() if ("", "namespaces", "create") in grants(objects, "ClusterRole")}
+    assert modes == {"namespace-template"}
+
+
+def test_the_roles_are_bound_to_the_hubs_service_account(rendered):
+    objects = rendered["default"]
+    [account] = [a for a in of_kind(objects, "ServiceAccount") if a["metadata"]["name"].endswith("-hub")]
+    [hub] = [d for d in of_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-hub")]
+    assert hub["spec"]["template"]["spec"]["serviceAccountName"] == account["metadata"]["name"]
+    for binding in of_kind(objects, "ClusterRoleBinding") + of_kind(objects, "RoleBinding"):
+        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": NAMESPACE}]
+
+
+# -- network policies ----------------------------------------------------------
+
+
+def test_network_policies_are_on_by_default(rendered):
+    names = {p["metadata"]["name"] for p in of_kind(rendered["default"], "NetworkPolicy")}
+    assert names == {"ws-workspaces-hub", "ws-workspaces-proxy", "ws-workspaces-workspaces"}
+
+
+def test_workspaces_admit_only_the_proxy_and_the_hub(rendered):
+    [policy] = [p for p in of_kind(rendered["default"], "NetworkPolicy") if p["metadata"]["name"].endswith("-workspaces")]
+    assert policy["spec"]["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/managed-by": "workspaces", "app.kubernetes.io/component": "workspace"}
+    [rule] = policy["spec"]["ingress"]
+    assert {peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in rule["from"]} == {"proxy", "hub"}
+
+
+def test_workspaces_reach_the_hub_api(rendered):
+    [policy] = [p for p in of_kind(rendered["default"], "NetworkPolicy") if p["metadata"]["name"] == "ws-workspaces-hub"]
+    [api_rule] = [r for r in policy["spec"]["ingress"] if r["ports"] == [{"port": "hub"}]]
+    assert {"namespaceSelector": {}, "podSelector": {"matchLabels": {
+        "app.kubernetes.io/managed-by": "workspaces", "app.kubernetes.io/component": "workspace"}}} in api_rule["from"]
+
+
+def test_only_the_hub_reaches_the_proxys_api(rendered):
+    [policy] = [p for p in of_kind(rendered["default"], "NetworkPolicy") if p["metadata"]["name"] == "ws-workspaces-proxy"]
+    [api_rule] = [r for r in policy["spec"]["ingress"] if r["ports"] == [{"port": "api"}]]
+    assert [peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in api_rule["from"]] == ["hub"]
+
+
+# -- Kubeflow mode -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("values", [v for v in VALUES if v != "kubeflow"])
+def test_kubeflow_objects_only_in_kubeflow_mode(rendered, values):
+    assert {o["kind"] for o in rendered[values]} & ISTIO_KINDS == set()
+    assert config_of(rendered[values])["auth"]["type"] == "shared-password"
+
+
+def test_kubeflow_mode_trusts_the_gateways_header(rendered):
+    auth = config_of(rendered["kubeflow"])["auth"]
+    assert auth["type"] == "header"
+    assert auth["header"]["user_header"] == "kubeflow-userid"
+    assert auth["header"]["trusted_sources"]
+
+
+def test_kubeflow_mode_routes_the_hub_path_on_the_gateway(rendered):
+    objects = rendered["kubeflow"]
+    [route] = of_kind(objects, "VirtualService")
+    assert route["spec"]["gateways"] == ["kubeflow/kubeflow-gateway"]
+    assert route["spec"]["http"][0]["match"] == [{"uri": {"prefix": "/workspaces/"}}]
+    assert route["spec"]["http"][0]["route"][0]["destination"]["host"].startswith("ws-workspaces-proxy-public.")
+    assert config_of(objects)["hub"]["base_url"] == "/workspaces/"
+
+
+def test_kubeflow_mode_lets_the_proxy_reach_workspaces_in_every_profile_namespace(rendered):
+    [policy] = [p for p in of_kind(rendered["kubeflow"], "AuthorizationPolicy") if p["spec"]["action"] == "ALLOW"]
+    assert policy["metadata"]["namespace"] == "istio-system"  # Istio's root namespace: all namespaces
+    assert policy["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == "workspace"
+    principals = policy["spec"]["rules"][0]["from"][0]["source"]["principals"]
+    assert f"cluster.local/ns/{NAMESPACE}/sa/ws-workspaces-proxy" in principals
+
+
+def test_kubeflow_mode_lets_only_the_gateway_send_the_user_header(rendered):
+    denials = {p["metadata"]["name"]: p["spec"] for p in of_kind(rendered["kubeflow"], "AuthorizationPolicy")
+               if p["spec"]["action"] == "DENY"}
+    proxy = denials["ws-workspaces-proxy-user-header"]["rules"][0]
+    assert proxy["from"][0]["source"]["notPrincipals"] == [
+        "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"]
+    assert proxy["when"] == [{"key": "request.headers[kubeflow-userid]", "values": ["*"]}]
+    hub = denials["ws-workspaces-hub-user-header"]["rules"][0]
+    assert hub["from"][0]["source"]["notPrincipals"] == [f"cluster.local/ns/{NAMESPACE}/sa/ws-workspaces-proxy"]
+
+
+# -- the values schema ---------------------------------------------------------
+
+
+def test_the_schema_refuses_an_unknown_key_and_names_it():
+    done = helm("template", "ws", str(CHART), "--set", "hub.replicas=2")
+    assert done.returncode != 0
+    assert "at '/hub': additional properties 'replicas' not allowed" in done.stderr
+
+
+def test_the_schema_refuses_a_wrong_type_and_names_the_key():
+    done = helm("template", "ws", str(CHART), "--set-string", "networkPolicy.enabled=yes")
+    assert done.returncode != 0
+    assert "at '/networkPolicy/enabled': got string, want boolean" in done.stderr
+
+
+def test_the_schema_refuses_an_unknown_key_in_workspaces_settings():
+    done = helm("template", "ws", str(CHART), "--set", "workspaces.culling.timeout=1h")
+    assert done.returncode != 0
+    assert "at '/workspaces/culling': additional properties 'timeout' not allowed" in done.stderr
+
+
+def test_notes_tell_how_to_reach_the_hub_and_log_in():
+    done = helm("install", "ws", str(CHART), "--dry-run=client", "--namespace", NAMESPACE)
+    assert done.returncode == 0, done.stderr
+    notes = done.stdout.split("NOTES:", 1)[1]
+    assert f"kubectl -n {NAMESPACE} port-forward service/ws-workspaces-proxy-public 8000:80" in notes
+    assert "cat /srv/workspaces/admin-password" in notes
