@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -68,6 +69,25 @@ def test_profiles_lists_what_the_caller_may_use(hub):
     assert profiles["small"]["memory"] == {"guarantee": "1Gi", "limit": "2Gi"}
 
 
+def test_catalog_admins_see_every_profile_with_the_rules_behind_it(hub):
+    profiles = {p["id"]: p for p in hub.ws("GET", "/profiles").json()["items"]}
+    assert set(profiles) == {"small", "medium", "gpu-1", "big"}
+    assert profiles["big"]["groups"] == ["big-users"] and profiles["small"]["groups"] == []
+    assert profiles["gpu-1"]["gpu_resource"] == "nvidia.com/gpu"
+    assert profiles["small"]["idle_timeout"] == 3600  # the default policy
+
+
+def test_info_names_the_caller_and_what_the_hub_offers(hub):
+    info = hub.ws("GET", "/info", token=hub.user_token("uma")).json()
+    assert info["caller"] == {
+        "name": "uma", "kind": "user", "groups": [], "admin": False, "list_all": False, "catalog_admin": False,
+    }
+    assert info["backend"] == "local" and info["storage"] == {"default_size": "10Gi", "max_size": "100Gi"}
+    assert info["culling"] == {"enabled": True, "dry_run": False, "default_timeout": 3600}
+    admin = hub.ws("GET", "/info", token=hub.user_token("admin")).json()["caller"]
+    assert admin["admin"] and admin["list_all"] and admin["catalog_admin"]
+
+
 def test_namespaces_are_empty_on_the_local_backend(hub):
     assert hub.ws("GET", "/namespaces", token=hub.user_token("uma")).json() == {"backend": "local", "items": []}
 
@@ -81,6 +101,16 @@ def test_create_starts_the_workspace_with_its_spec(hub, running):
     assert ws["spec"] == {"image": "lab", "profile": "small"}  # defaults filled in
     assert ws["url"] == "/user/uma/main/" and ws["gpus"] == 0 and ws["created"] and ws["started"]
     assert hub.server("uma", "main")["ready"]
+
+
+def test_a_running_workspace_says_when_the_culler_will_stop_it(hub, running):
+    token, _ = running
+    ws = hub.ws("GET", "/workspaces/uma/main", token=token).json()
+    assert ws["idle_timeout"] == 3600
+    cull_at = datetime.fromisoformat(ws["cull_at"].replace("Z", "+00:00"))
+    last = datetime.fromisoformat((ws["last_activity"] or ws["started"]).replace("Z", "+00:00"))
+    assert cull_at == max(last + timedelta(hours=1), datetime.fromisoformat(ws["started"].replace("Z", "+00:00")) + timedelta(minutes=10))
+    assert cull_at > datetime.now(timezone.utc)
 
 
 def test_the_same_create_again_returns_the_same_workspace(hub, running):

@@ -118,6 +118,7 @@ OPERATIONS = [
               body={"message": "Going."}, scratch=True),
     Operation("GET", "/profiles", "/profiles",                                   (401, 401, 403, 200, 200, 200)),
     Operation("GET", "/namespaces", "/namespaces",                               (401, 401, 403, 200, 200, 200)),
+    Operation("GET", "/info", "/info",                                           (401, 401, 403, 200, 200, 200)),
 ]
 
 MATRIX = [

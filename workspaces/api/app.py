@@ -51,6 +51,7 @@ ROUTES = [
     (r"images/([^/]+)/deprecate", h.DeprecateHandler),
     (r"profiles", h.ProfilesHandler),
     (r"namespaces", h.NamespacesHandler),
+    (r"info", h.InfoHandler),
 ]
 
 

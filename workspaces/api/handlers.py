@@ -127,6 +127,10 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
     def catalog_admin(self) -> bool:
         return CATALOG_SCOPE in self.caller.get("scopes", [])
 
+    @property
+    def may_list_users(self) -> bool:
+        return any(s == "list:users" or s.startswith("list:users!") for s in self.caller.get("scopes", []))
+
     def caller_groups(self) -> list[str]:
         return list(self.caller.get("groups") or [])
 
@@ -154,7 +158,15 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
 
     async def workspace(self, owner: str, name: str) -> dict[str, Any]:
         server = await self.server(owner, name)
-        return workspace(owner, server, self.service.state.get(owner, name), self.catalog)
+        return workspace(await self.owner_groups(owner), server, self.service.state.get(owner, name), self.catalog, self.settings_.culling)
+
+    async def owner_groups(self, owner: str) -> dict[str, Any]:
+        """The owner's name and groups (culling rules may match groups): the caller's own, or asked of the hub."""
+        if self.caller.get("kind") == "user" and self.caller.get("name") == owner:
+            return {"name": owner, "groups": self.caller_groups()}
+        answer = await self.hub_call("GET", path("users", owner))
+        groups = answer.body.get("groups") if answer.status == 200 and isinstance(answer.body, dict) else None
+        return {"name": owner, "groups": groups or []}  # who may read servers but not users: rules by group do not apply
 
 
 def expect_ok(answer: HubAnswer) -> None:
@@ -221,6 +233,7 @@ class WorkspacesHandler(APIHandler):
         """
         items: list[dict[str, Any]] = []
         catalog = self.catalog  # one snapshot per request
+        policy = self.settings_.culling
         while True:
             users, next_offset = await self._users(filters["owner"], offset, self.service.users_for(limit - len(items)))
             self.service.saw(users)
@@ -229,7 +242,7 @@ class WorkspacesHandler(APIHandler):
                 for j, name in enumerate(names):
                     if i == 0 and last is not None and user["name"] == last[0] and name <= last[1]:
                         continue
-                    ws = workspace(user["name"], user["servers"][name], self.service.state.get(user["name"], name), catalog)
+                    ws = workspace(user, user["servers"][name], self.service.state.get(user["name"], name), catalog, policy)
                     if not matches(ws, filters):
                         continue
                     items.append(ws)
@@ -250,8 +263,7 @@ class WorkspacesHandler(APIHandler):
         All users, not the hub's state filter: that one applies after its
         offset and limit, so pages would not line up.
         """
-        may_list = any(s == "list:users" or s.startswith("list:users!") for s in self.caller.get("scopes", []))
-        if owner is None and not may_list:
+        if owner is None and not self.may_list_users:
             if self.caller.get("kind") != "user":
                 return [], None
             owner = self.caller["name"]  # who may not list users sees their own workspaces
@@ -330,10 +342,10 @@ class WorkspaceHandler(APIHandler):
     async def patch(self, owner: str, name: str) -> None:
         body = self.json_body(("spec", "revision"), required=("spec", "revision"))
         server = await self.server(owner, name)
-        current = workspace(owner, server, self.service.state.get(owner, name), self.catalog)
+        user = await self.owner_model(owner)
+        current = workspace(user, server, self.service.state.get(owner, name), self.catalog, self.settings_.culling)
         if body["revision"] != current["revision"]:
             raise ApiError(409, "stale_revision", f"the workspace changed since revision {body['revision']!r}; it is now {current['revision']!r}")
-        user = await self.owner_model(owner)
         options = self.service.resolve(body["spec"], user.get("groups") or [], "spec")
         running = clean_spec(server.get("user_options"))
         if running.get("namespace") and options.get("namespace") not in (None, running["namespace"]):
@@ -373,7 +385,7 @@ class StartHandler(APIHandler):
         server = await self.server(owner, name)
         remembered = self.service.state.get(owner, name)
         if server.get("ready") or server.get("pending") == "spawn":
-            self.send(workspace(owner, server, remembered, self.catalog))
+            self.send(workspace(await self.owner_groups(owner), server, remembered, self.catalog, self.settings_.culling))
             return
         if server.get("pending") == "stop":
             raise ApiError(409, "conflict", f"workspace {owner}/{name} is stopping; start it once it has stopped")
@@ -475,7 +487,36 @@ class DeprecateHandler(CatalogHandler):
 
 class ProfilesHandler(APIHandler):
     def get(self) -> None:
-        self.send({"items": [profile_json(p) for p in self.catalog.profiles_for(self.caller_groups())]})
+        if self.catalog_admin:  # every profile, with the rules behind it
+            items = [profile_json(p, admin=True, policy=self.settings_.culling) for p in self.catalog.profiles]
+        else:
+            items = [profile_json(p) for p in self.catalog.profiles_for(self.caller_groups())]
+        self.send({"items": items})
+
+
+class InfoHandler(APIHandler):
+    """Who the caller is and what this hub offers: what a client needs before it shows a form."""
+
+    def get(self) -> None:
+        settings = self.settings_
+        caller = self.caller
+        self.send({
+            "caller": {
+                "name": caller.get("name"),
+                "kind": caller.get("kind"),
+                "groups": self.caller_groups(),
+                "admin": bool(caller.get("admin")),
+                "list_all": self.may_list_users,
+                "catalog_admin": self.catalog_admin,
+            },
+            "backend": settings.backend,
+            "storage": {"default_size": settings.storage.default_size, "max_size": settings.storage.max_size},
+            "culling": {
+                "enabled": settings.culling.enabled,
+                "dry_run": settings.culling.dry_run,
+                "default_timeout": settings.culling.default_timeout,
+            },
+        })
 
 
 class NamespacesHandler(APIHandler):

@@ -7,6 +7,8 @@ import json
 from typing import Any
 
 from ..catalog import Catalog, ImageEntry, Profile
+from ..config import CullingPolicy
+from ..culling import Verdict, WorkspaceFacts, stop_time, verdict
 from ..spec import WorkspaceSpec
 
 STATES = ("pending", "running", "stopping", "stopped", "failed")
@@ -42,11 +44,21 @@ def gpus_of(spec: dict[str, Any], catalog: Catalog) -> int:
     return profile.gpu.count if profile else 0
 
 
-def workspace(owner: str, server: dict[str, Any], remembered: dict[str, Any], catalog: Catalog) -> dict[str, Any]:
+def idle_timeout(policy: CullingPolicy, v: Verdict) -> float | None:
+    return v.timeout if policy.enabled and not policy.dry_run else None
+
+
+def workspace(
+    user: dict[str, Any], server: dict[str, Any], remembered: dict[str, Any], catalog: Catalog, policy: CullingPolicy
+) -> dict[str, Any]:
+    """``user``: the owner's hub model (name and groups; the culling rules may match groups)."""
+    owner = user["name"]
     running = clean_spec(server.get("user_options"))
     pending_update = remembered.get("next_spec")
     spec = clean_spec(pending_update) if pending_update is not None else running
     state = state_of(server, remembered)
+    cull = verdict(policy, WorkspaceFacts.of(user, {**server, "user_options": running}, catalog))
+    stops = stop_time(policy, cull, server.get("started"), server.get("last_activity")) if state == "running" else None
     return {
         "owner": owner,
         "name": server["name"],
@@ -61,6 +73,8 @@ def workspace(owner: str, server: dict[str, Any], remembered: dict[str, Any], ca
         "created": remembered.get("created"),
         "started": server.get("started"),
         "last_activity": server.get("last_activity"),
+        "idle_timeout": idle_timeout(policy, cull),
+        "cull_at": stops.isoformat().replace("+00:00", "Z") if stops else None,
     }
 
 
@@ -88,8 +102,8 @@ def image_json(image: ImageEntry, backend: str, admin: bool) -> dict[str, Any]:
     return out
 
 
-def profile_json(profile: Profile) -> dict[str, Any]:
-    return {
+def profile_json(profile: Profile, admin: bool = False, policy: CullingPolicy | None = None) -> dict[str, Any]:
+    out = {
         "id": profile.id,
         "display_name": profile.display_name,
         "description": profile.description,
@@ -100,3 +114,16 @@ def profile_json(profile: Profile) -> dict[str, Any]:
         "max_gpus": profile.gpu.max_count,
         "default": profile.default,
     }
+    if admin:
+        # the rules behind the profile, for the admins' read-only view
+        facts = WorkspaceFacts(user="", groups=frozenset(), profile=profile.id, image=None, gpus=profile.gpu.count, namespace=None)
+        out.update(
+            groups=list(profile.groups),
+            hidden=profile.hidden,
+            gpu_resource=profile.gpu.resource,
+            shm_size=profile.shm_size,
+            node_selector=dict(profile.node_selector),
+            tolerations=[t.model_dump(exclude_none=True, by_alias=True) for t in profile.tolerations],
+            idle_timeout=idle_timeout(policy, verdict(policy, facts)) if policy else None,
+        )
+    return out
