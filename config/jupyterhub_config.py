@@ -14,6 +14,9 @@ loaded last and may override what is set here.
 
 import os
 import sys
+from pathlib import Path
+
+import workspaces
 
 from culler import SCOPES as CULLER_SCOPES
 from workspaces.errors import ConfigError
@@ -55,6 +58,7 @@ if hub.connect_url:
     c.JupyterHub.hub_connect_url = hub.connect_url
 # How the proxy reaches the services below; they listen on loopback unless it runs elsewhere.
 services_host = hub.services_host or "127.0.0.1"
+services_ip = "0.0.0.0" if hub.services_host else "127.0.0.1"
 # How the services reach the proxy's public side.
 public_url = hub.proxy_url or launch.url.rstrip("/")
 
@@ -116,6 +120,9 @@ else:
     c.LocalWorkspaceSpawner.catalog_edits = str(launch.data.catalog_edits)
 c.Spawner.default_url = "/lab"
 
+# The hub's pages link to the dashboard (navigation and home page).
+c.JupyterHub.template_paths = [str(Path(workspaces.__file__).parent / "hub_templates")]
+
 # The idle culler: a hub service with the least scopes it needs (culler.SCOPES).
 # It stops a workspace by asking the server to shut down through the proxy, so
 # it holds no delete:servers and cannot remove a named server or a user.
@@ -127,6 +134,7 @@ if culling.enabled:
             sys.executable, "-m", "culler",
             f"--config={launch.config.path or ''}",
             f"--public-url={public_url}",
+            f"--ip={services_ip}",
         ],
         url=f"http://{services_host}:{culling.port}",
     )
@@ -135,11 +143,12 @@ if culling.enabled:
 # token needs no scopes; callers need access to it, which every user gets.
 api_service = {
     "name": "workspaces",
-    "display": False,
+    "display": True,  # the dashboard: listed in the hub's navigation for who may use it
     "command": [
         sys.executable, "-m", "workspaces.api",
         f"--config={launch.config.path or ''}",
         f"--data-dir={launch.data.path}",
+        f"--ip={services_ip}",
     ],
     "url": f"http://{services_host}:{settings.api.port}",
     # browsers log in through the hub's OAuth; the token it issues acts as its user

@@ -76,13 +76,20 @@ class CullerApp(Application):
         "", config=True, help="The proxy's URL, to probe and stop servers (default: http://127.0.0.1:<hub.port>)."
     )
     once = Bool(False, config=True, help="Run one pass, print its report as JSON, and exit.")
+    ip = Unicode(
+        "127.0.0.1", config=True,
+        help="Address of the metrics and decisions endpoint; beyond loopback only when the proxy runs elsewhere.",
+    )
     api_url = Unicode(config=True, help="The hub API URL (default: $JUPYTERHUB_API_URL).")
 
     @default("api_url")
     def _api_url(self) -> str:
         return os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
 
-    aliases = {"config": "CullerApp.config_file", "public-url": "CullerApp.public_url", "api-url": "CullerApp.api_url"}
+    aliases = {
+        "config": "CullerApp.config_file", "public-url": "CullerApp.public_url", "api-url": "CullerApp.api_url",
+        "ip": "CullerApp.ip",
+    }
     flags = {"once": ({"CullerApp": {"once": True}}, "Run one pass and exit.")}
 
     def fail(self, lines: list[str]) -> None:
@@ -143,8 +150,8 @@ class CullerApp(Application):
             cookie_secret=os.urandom(32),
         )
         port = self.store.config.settings.culling.port
-        app.listen(port, address="127.0.0.1")
-        self.log.info("Culler serving metrics and decisions on 127.0.0.1:%d%s", port, prefix)
+        app.listen(port, address=self.ip)
+        self.log.info("Culler serving metrics and decisions on %s:%d%s", self.ip, port, prefix)
         every_ms = culler.policy.every * 1000
         loop = IOLoop.current()
         die_with_parent(self.log, "the culler")

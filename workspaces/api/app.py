@@ -262,7 +262,10 @@ class WorkspacesAPI(Application):
     config_file = Unicode("", config=True, help="workspaces.yaml (catalog, profiles, backend).")
     data_dir = Unicode("", config=True, help="The hub's data directory: catalog edits and the API's state live there.")
     api_url = Unicode(config=True, help="The hub API URL (default: $JUPYTERHUB_API_URL).")
-    port = Integer(0, config=True, help="Port on 127.0.0.1 (default: from $JUPYTERHUB_SERVICE_URL).")
+    port = Integer(0, config=True, help="Port to listen on (default: from $JUPYTERHUB_SERVICE_URL).")
+    ip = Unicode(
+        "127.0.0.1", config=True, help="Address to listen on; beyond loopback only when the proxy runs elsewhere."
+    )
 
     @default("api_url")
     def _api_url(self) -> str:
@@ -272,7 +275,10 @@ class WorkspacesAPI(Application):
     def _port(self) -> int:
         return urlparse(os.environ.get("JUPYTERHUB_SERVICE_URL", "http://127.0.0.1:8003")).port or 8003
 
-    aliases = {"config": "WorkspacesAPI.config_file", "data-dir": "WorkspacesAPI.data_dir", "port": "WorkspacesAPI.port"}
+    aliases = {
+        "config": "WorkspacesAPI.config_file", "data-dir": "WorkspacesAPI.data_dir", "port": "WorkspacesAPI.port",
+        "ip": "WorkspacesAPI.ip",
+    }
 
     def make_app(self) -> web.Application:
         data_dir = Path(self.data_dir) if self.data_dir else None
@@ -301,8 +307,8 @@ class WorkspacesAPI(Application):
 
     def start(self) -> None:
         app = self.make_app()
-        app.listen(self.port, address="127.0.0.1")
-        self.log.info("Workspaces API on 127.0.0.1:%d", self.port)
+        app.listen(self.port, address=self.ip)
+        self.log.info("Workspaces API on %s:%d", self.ip, self.port)
         die_with_parent(self.log, "the workspaces API")
         # Objects made at start (imports, the catalog) live as long as the process:
         # keep them out of the collector's full passes, which otherwise add tens

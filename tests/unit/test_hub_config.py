@@ -1,0 +1,44 @@
+"""config/jupyterhub_config.py as JupyterHub loads it: what the YAML turns into."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from traitlets.config.loader import PyFileConfigLoader
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def hub_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, settings: dict) -> object:
+    config_file = tmp_path / "workspaces.yaml"
+    config_file.write_text(yaml.safe_dump(settings))
+    monkeypatch.setenv("WORKSPACES_CONFIG", str(config_file))
+    monkeypatch.setenv("WORKSPACES_DATA_DIR", str(tmp_path / "data"))
+    return PyFileConfigLoader("jupyterhub_config.py", path=str(REPO / "config")).load_config()
+
+
+def services(config) -> dict[str, dict]:
+    return {s["name"]: s for s in config.JupyterHub.services}
+
+
+def test_the_hubs_services_listen_on_loopback_by_default(tmp_path, monkeypatch):
+    found = services(hub_config(tmp_path, monkeypatch, {}))
+    for name in ("workspaces", "culler"):
+        assert "--ip=127.0.0.1" in found[name]["command"]
+        assert found[name]["url"].startswith("http://127.0.0.1:")
+
+
+def test_the_hubs_services_listen_beyond_loopback_when_the_proxy_reaches_them_from_elsewhere(tmp_path, monkeypatch):
+    found = services(hub_config(tmp_path, monkeypatch, {"hub": {"services_host": "workspaces-hub"}}))
+    for name in ("workspaces", "culler"):
+        assert "--ip=0.0.0.0" in found[name]["command"]
+        assert found[name]["url"].startswith("http://workspaces-hub:")
+
+
+def test_the_hubs_pages_link_to_the_dashboard(tmp_path, monkeypatch):
+    config = hub_config(tmp_path, monkeypatch, {})
+    [templates] = config.JupyterHub.template_paths
+    assert (Path(templates) / "page.html").exists() and (Path(templates) / "home.html").exists()
+    assert services(config)["workspaces"]["display"] is True
