@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from jupyterhub.spawner import SpawnException
 from tornado import web
 from traitlets import Any as AnyTrait
 from traitlets import Unicode, default
@@ -32,6 +33,14 @@ DEFAULT_URLS = {"jupyterlab": "/lab", "vscode": "/vscode/", "rstudio": "/rstudio
 # One store per config file, shared by every spawner of the hub process, so a
 # catalog edit is noticed once and applies to all.
 _stores: dict[tuple[str, str], CatalogStore] = {}
+
+
+class WorkspaceSpawnFailed(SpawnException):
+    """A start refused or failed for a reason the user should read as it is."""
+
+    def __init__(self, message: str, *, reason: str, status_code: int):
+        super().__init__(message, reason=reason, status_code=status_code)
+        self.jupyterhub_message = message  # the hub's progress stream and API show this
 
 
 class WorkspaceSpawnerMixin(LoggingConfigurable):

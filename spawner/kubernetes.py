@@ -27,7 +27,6 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from jupyterhub.spawner import SpawnException
 from jupyterhub.utils import exponential_backoff
 from kubernetes_asyncio.client import CustomObjectsApi
 from kubernetes_asyncio.client.rest import ApiException
@@ -38,7 +37,7 @@ from traitlets import Bool, Float, default
 from workspaces.catalog import Affinity
 from workspaces.spec import ResolvedSpec
 
-from .base import WorkspaceSpawnerMixin
+from .base import WorkspaceSpawnerMixin, WorkspaceSpawnFailed
 from workspaces.kubeflow import NamespaceRefused, check_namespace
 from workspaces.naming import MAX_NAME, template_namespace, workspace_name
 from .pod_failures import PodFailure, pod_failure
@@ -78,14 +77,6 @@ def workspace_labels(user: str, server: str, image: str, profile: str) -> dict[s
         f"{LABEL_PREFIX}/image": image,
         f"{LABEL_PREFIX}/profile": profile,
     }
-
-
-class WorkspaceSpawnFailed(SpawnException):
-    """A start refused or failed for a reason the user should read as it is."""
-
-    def __init__(self, message: str, *, reason: str, status_code: int):
-        super().__init__(message, reason=reason, status_code=status_code)
-        self.jupyterhub_message = message  # the hub's progress stream and API show this
 
 
 class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):

@@ -26,7 +26,7 @@ from traitlets import Int, List, Unicode, default
 
 from workspaces.spec import ResolvedSpec
 
-from .base import WorkspaceSpawnerMixin
+from .base import WorkspaceSpawnerMixin, WorkspaceSpawnFailed
 from .gpus import GpuAllocator, GpuUnavailable, detect_gpus
 from workspaces.naming import workspace_name
 
@@ -129,12 +129,34 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.home_dir = str(folder)
         try:
-            return await super().start()
+            ip, port = await super().start()
+            await self._wait_until_serving(ip, port)
+            return ip, port
         except BaseException:
             self._release_gpus()
             if created and not any(folder.iterdir()):
                 folder.rmdir()
             raise
+
+    async def _wait_until_serving(self, ip: str, port: int) -> None:
+        """Fail the start as soon as the server exits, rather than after the
+        hub's http_timeout; a server still quiet at that time is the hub's call."""
+        deadline = asyncio.get_running_loop().time() + self.http_timeout
+        while asyncio.get_running_loop().time() < deadline:
+            status = await self.poll()
+            if status is not None:
+                raise WorkspaceSpawnFailed(
+                    f"the workspace server exited with status {status} while starting; the hub's log has its output",
+                    reason="ServerExited",
+                    status_code=502,
+                )
+            try:
+                _, writer = await asyncio.open_connection(ip or "127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.2)
+                continue
+            writer.close()
+            return
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
