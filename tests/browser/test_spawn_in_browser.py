@@ -2,48 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Page
 
+from ..support.browser import log_in
 from ..support.hub import Hub
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
-
-CHROMIUM = os.environ.get("CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run", "--disable-background-networking"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # No skip: a browser test that cannot run must fail (make test installs Chromium).
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(60_000)
-    try:
-        yield context.new_page()
-    finally:
-        context.close()
-
-
-def log_in(page: Page, hub: Hub, user: str) -> None:
-    page.goto(f"{hub.url}/hub/login")
-    page.fill("#username_input", user)
-    page.fill("#password_input", hub.password(user))
-    page.click("#login_submit")
-    page.wait_for_url("**/hub/**")
 
 
 def test_log_in_pick_image_and_profile_and_land_in_jupyterlab(hub: Hub, page: Page, artifacts):

@@ -1,4 +1,5 @@
-"""The ``workspaces`` hub service: serves the REST API under ``/services/workspaces/api/v1/``.
+"""The ``workspaces`` hub service: the REST API under ``/services/workspaces/api/v1/``
+and the dashboard page at ``/services/workspaces/``.
 
 Run by the hub as a managed service (config/jupyterhub_config.py):
 ``python -m workspaces.api --config workspaces.yaml --data-dir DATA``. It reads
@@ -32,6 +33,7 @@ from ..catalog_edits import apply_edits, read_edits, write_edits
 from ..config import load_config
 from ..errors import ConfigError, Issue, issues_from_pydantic
 from ..spec import SpecError, resolve_spec
+from . import dashboard
 from . import handlers as h
 from .errors import ApiError, not_found
 from .hub import Hub, HubRefused, path
@@ -73,7 +75,7 @@ class OpenAPIHandler(PublicHandler):
 
 class RootHandler(PublicHandler):
     def get(self) -> None:
-        self.finish({"service": "workspaces", "api": "api/v1/", "openapi": "api/v1/openapi.json"})
+        self.finish({"service": "workspaces", "openapi": "openapi.json"})
 
 
 class WorkspacesService:
@@ -294,14 +296,21 @@ class WorkspacesAPI(Application):
         prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/services/workspaces/")
         api = prefix + "api/v1/"
         routes: list[Any] = [
-            (prefix, RootHandler),
+            *dashboard.routes(prefix, service),
             (prefix + "oauth_callback", HubOAuthCallbackHandler),
+            (api, RootHandler),
             (api + "openapi.json", OpenAPIHandler),
         ]
         routes += [(api + pattern, handler, {"service": service}) for pattern, handler in ROUTES]
         routes.append((prefix + ".*", h.NotFoundHandler, {"service": service}))
         # the OAuth cookie's signing key; browsers log in again (silently) after a restart
-        app = web.Application(routes, cookie_secret=os.urandom(32))
+        app = web.Application(
+            routes,
+            cookie_secret=os.urandom(32),
+            static_path=str(dashboard.STATIC),
+            static_url_prefix=prefix + "static/",
+            static_handler_class=dashboard.AssetHandler,
+        )
         app.service = service  # type: ignore[attr-defined]
         return app
 

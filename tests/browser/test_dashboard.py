@@ -1,0 +1,356 @@
+"""The dashboard in a real Chromium, on a real hub with the local backend.
+
+People do what they came for: create a workspace from the form, watch it
+start, work in JupyterLab, come back, stop, start and delete it; admins manage
+everyone's workspaces and the image catalog. Screenshots of each page go to
+test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from playwright.sync_api import Browser, Page, expect
+
+from ..support.browser import log_in
+from ..support.hub import DATA, Hub
+from ..support.stub_server import LOCAL_RUNTIME
+
+pytestmark = [pytest.mark.hub, pytest.mark.browser]
+
+DASHBOARD = "/services/workspaces/"
+
+
+@pytest.fixture(scope="module")
+def dash_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """A hub of its own: its catalog is edited here, and it has a quick-starting image."""
+    root = tmp_path_factory.mktemp("dashboard")
+    catalog = yaml.safe_load((DATA / "catalog.yaml").read_text())
+    catalog["images"].append({
+        "id": "quick", "display_name": "Quick Server", "description": "Starts in a blink (tests).",
+        "image": "example.org/quick:1", "local": LOCAL_RUNTIME,
+    })
+    catalog["images"].append({
+        "id": "broken", "display_name": "Broken Server", "description": "Exits at once (tests).",
+        "image": "example.org/broken:1",
+        "local": {"command": [sys.executable, "-c", "import sys; sys.exit('this server cannot start')"]},
+    })
+    (root / "catalog.yaml").write_text(yaml.safe_dump(catalog))
+    hub = Hub(root, catalog=root / "catalog.yaml")
+    try:
+        yield hub.start()
+    finally:
+        hub.shutdown()
+
+
+_logins: dict[tuple[str, str], dict] = {}  # (hub, user) -> cookies after logging in once
+
+
+def person(browser: Browser, hub: Hub, user: str, width: int = 1280) -> Page:
+    """A browser of their own, logged in, every script error recorded."""
+    if user != "admin":
+        hub.user_token(user)  # only users the hub knows may log in
+    state = _logins.get((hub.url, user))
+    context = browser.new_context(viewport={"width": width, "height": 900}, storage_state=state)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.errors = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda e: page.errors.append(str(e)))  # type: ignore[attr-defined]
+    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))  # type: ignore[attr-defined]
+    if state is None:
+        log_in(page, hub, user)
+        _logins[(hub.url, user)] = context.storage_state()
+    return page
+
+
+@pytest.fixture
+def people(browser: Browser, dash_hub: Hub) -> Iterator[dict[str, Page]]:
+    pages: dict[str, Page] = {}
+
+    def open_as(user: str, width: int = 1280) -> Page:
+        pages[user] = person(browser, dash_hub, user, width)
+        return pages[user]
+
+    yield open_as  # type: ignore[misc]
+    for page in pages.values():
+        errors = [e for e in page.errors if "status of 4" not in e]  # type: ignore[attr-defined]
+        page.context.close()
+        assert not errors, f"script errors: {errors}"
+
+
+def dashboard(page: Page, hub: Hub, route: str = "") -> None:
+    page.goto(f"{hub.url}{DASHBOARD}{route}")
+    page.locator("main h1").first.wait_for()
+
+
+def row(page: Page, name: str):
+    return page.locator(f'tr[data-workspace$="/{name}"]')
+
+
+def names(hub: Hub, user: str) -> list[str]:
+    servers = hub.api("GET", f"/users/{user}", params={"include_stopped_servers": "1"}).json()["servers"]
+    return sorted(n for n in servers if n)
+
+
+# -- users -----------------------------------------------------------------------------------------
+
+
+def test_a_user_creates_works_in_stops_starts_and_deletes_a_workspace(dash_hub: Hub, people, artifacts: Path):
+    ada = people("ada")
+    dashboard(ada, dash_hub)
+    expect(ada.get_by_text("You have no workspaces yet.")).to_be_visible()
+
+    ada.get_by_role("link", name="New workspace").first.click()
+    ada.get_by_label("Name").fill("analysis")
+    ada.get_by_label("Test Lab").check()
+    ada.get_by_label("Medium").check()
+    ada.screenshot(path=str(artifacts / "dashboard-form.png"), full_page=True)
+    ada.get_by_role("button", name="Create and start").click()
+
+    expect(ada.get_by_role("heading", name="Starting analysis")).to_be_visible()
+    ada.wait_for_url("**/user/ada/analysis/lab**", timeout=90_000)
+    ada.wait_for_selector(".jp-Launcher", timeout=90_000)
+
+    # another user never sees it
+    bob = people("bob")
+    dashboard(bob, dash_hub)
+    expect(bob.get_by_text("You have no workspaces yet.")).to_be_visible()
+    assert dash_hub.ws("GET", "/workspaces/ada/analysis", token=dash_hub.user_token("bob")).status_code == 404
+
+    dashboard(ada, dash_hub)
+    expect(row(ada, "analysis").locator(".badge.state-running")).to_be_visible()
+    expect(row(ada, "analysis")).to_contain_text("Medium")
+    expect(row(ada, "analysis").get_by_role("link", name="Connect to analysis")).to_have_attribute("href", "/user/ada/analysis/")
+    expect(row(ada, "analysis").locator('td[data-label="Idle stop"] time')).to_have_text(re.compile(r"in (59|60) minutes"))
+    ada.screenshot(path=str(artifacts / "dashboard-list.png"), full_page=True)
+
+    folder = dash_hub.workspace_folder("ada", "analysis")
+    (folder / "notes.txt").write_text("keep me")
+    row(ada, "analysis").get_by_role("button", name="Stop analysis").click()
+    expect(row(ada, "analysis").locator(".badge.state-stopped")).to_be_visible(timeout=30_000)  # refreshes by itself
+    assert (folder / "notes.txt").read_text() == "keep me"
+
+    row(ada, "analysis").get_by_role("button", name="Start analysis").click()
+    ada.wait_for_url("**/user/ada/analysis/lab**", timeout=90_000)
+    ada.wait_for_selector(".jp-Launcher", timeout=90_000)
+
+    dashboard(ada, dash_hub)
+    row(ada, "analysis").get_by_role("button", name="Delete analysis").click()
+    dialog = ada.get_by_role("dialog")
+    expect(dialog).to_contain_text("its folder and every file in it")
+    expect(dialog).to_contain_text("cannot be undone")
+    dialog.get_by_role("button", name="Delete forever").click()
+    expect(ada.get_by_text("You have no workspaces yet.")).to_be_visible(timeout=30_000)
+    assert names(dash_hub, "ada") == [] and not folder.exists()
+
+
+def test_a_bad_name_is_shown_as_it_is_typed_and_nothing_is_created(dash_hub: Hub, people):
+    cy = people("cy")
+    dashboard(cy, dash_hub, "#/new")
+    name = cy.get_by_label("Name")
+    name.fill("My_Analysis")
+    expect(cy.locator("#ws-name-error")).to_contain_text("lowercase letters, digits and single hyphens")
+    expect(name).to_have_attribute("aria-invalid", "true")
+    cy.get_by_role("button", name="Create and start").click()
+    expect(cy.locator("#ws-name-error")).to_be_visible()
+    name.fill("my-analysis")
+    expect(cy.locator("#ws-name-error")).to_have_count(0)
+    assert names(dash_hub, "cy") == []
+
+
+def test_a_forbidden_profile_is_refused_next_to_the_profile_and_nothing_is_created(dash_hub: Hub, people, artifacts: Path):
+    # a link that asks for a profile this user may not use (big is for the big-users group)
+    cy = people("cy")
+    dashboard(cy, dash_hub, "#/new?profile=big&image=quick")
+    expect(cy.locator("#ws-profile")).to_contain_text("Not offered to you.")
+    cy.get_by_label("Name").fill("too-big")
+    cy.get_by_role("button", name="Create and start").click()
+    expect(cy.locator("#ws-profile-error")).to_have_text("profile 'big' is not available to you; allowed: small, medium, gpu-1")
+    expect(cy.locator("#ws-profile")).to_have_attribute("aria-invalid", "true")
+    cy.screenshot(path=str(artifacts / "dashboard-form-error.png"), full_page=True)
+    assert names(dash_hub, "cy") == []
+
+
+def test_an_image_that_cannot_run_here_is_refused_next_to_the_image(dash_hub: Hub, people):
+    # VS Code has no local runtime: the API refuses it before anything starts
+    dee = people("dee")
+    dashboard(dee, dash_hub, "#/new?image=code-server")
+    dee.get_by_label("Name").fill("code")
+    dee.get_by_role("button", name="Create and start").click()
+    expect(dee.locator("#ws-image-error")).to_contain_text("no local runtime")
+    assert names(dash_hub, "dee") == []
+
+
+def test_a_start_that_fails_ends_in_its_cause(dash_hub: Hub, people):
+    dee = people("dee")
+    dashboard(dee, dash_hub, "#/new")
+    dee.get_by_label("Name").fill("doomed")
+    dee.get_by_label("Broken Server").check()
+    dee.get_by_role("button", name="Create and start").click()
+    outcome = dee.get_by_role("alert").filter(has_text="The start failed")
+    expect(outcome).to_be_visible(timeout=60_000)
+    expect(outcome.locator(".reason")).to_contain_text("exited with status 1 while starting")
+    dashboard(dee, dash_hub)
+    expect(row(dee, "doomed").locator(".badge.state-failed")).to_be_visible()
+    expect(row(dee, "doomed").locator(".reason")).to_contain_text("exited with status 1 while starting")
+    assert dash_hub.ws("DELETE", "/workspaces/dee/doomed", token=dash_hub.user_token("dee")).status_code == 204
+
+
+# -- admins ----------------------------------------------------------------------------------------
+
+
+def test_an_admin_sees_everyones_workspaces_filters_them_and_stops_and_deletes_any(dash_hub: Hub, people):
+    for user, name in (("eve", "eve-one"), ("fay", "fay-one")):
+        r = dash_hub.ws("POST", "/workspaces", token=dash_hub.user_token(user), json={"name": name, "spec": {"image": "quick"}})
+        assert r.status_code == 201, r.text
+        dash_hub.wait_ready(user, name)
+    admin = people("admin")
+    dashboard(admin, dash_hub, "#/all")
+    expect(row(admin, "eve-one")).to_be_visible()
+    expect(row(admin, "fay-one")).to_be_visible()
+
+    admin.get_by_label("Owner").fill("fay")
+    expect(row(admin, "eve-one")).to_have_count(0)
+    expect(row(admin, "fay-one")).to_be_visible()
+
+    row(admin, "fay-one").get_by_role("button", name="Stop fay/fay-one").click()
+    expect(row(admin, "fay-one").locator(".badge.state-stopped")).to_be_visible(timeout=30_000)
+    row(admin, "fay-one").get_by_role("button", name="Delete fay/fay-one").click()
+    admin.get_by_role("dialog").get_by_role("button", name="Delete forever").click()
+    expect(admin.get_by_text("No workspaces match.")).to_be_visible()
+    assert names(dash_hub, "fay") == [] and names(dash_hub, "eve") == ["eve-one"]
+
+
+def test_users_have_no_admin_pages(dash_hub: Hub, people):
+    gus = people("gus")
+    dashboard(gus, dash_hub)
+    expect(gus.get_by_role("link", name="All workspaces")).to_be_hidden()
+    expect(gus.get_by_role("link", name="Image catalog")).to_be_hidden()
+    dashboard(gus, dash_hub, "#/catalog")
+    expect(gus.get_by_text("Only catalog admins may change the image catalog.")).to_be_visible()
+
+
+def test_an_image_an_admin_adds_is_offered_at_once_and_its_deprecation_is_shown(dash_hub: Hub, people, artifacts: Path):
+    admin = people("admin")
+    dashboard(admin, dash_hub, "#/catalog")
+    admin.get_by_role("button", name="Add image").click()
+    admin.get_by_label("Id", exact=True).fill("SciPy Lab")
+    admin.get_by_label("Display name").fill("SciPy Lab")
+    admin.get_by_label("Image reference").fill("quay.io/jupyter/scipy-notebook:2025-10-20")
+    admin.get_by_role("button", name="Save").click()
+    expect(admin.locator("#img-id-error")).to_be_visible()  # the API's rule for ids, next to the field
+    admin.get_by_label("Id", exact=True).fill("scipy")
+    admin.get_by_role("button", name="Save").click()
+    expect(admin.locator('tr[data-image="scipy"]')).to_contain_text("SciPy Lab")
+
+    hal = people("hal")
+    dashboard(hal, dash_hub, "#/new")
+    expect(hal.get_by_label("SciPy Lab")).to_be_enabled()
+
+    admin.locator('tr[data-image="scipy"]').get_by_role("button", name="Deprecate SciPy Lab").click()
+    admin.get_by_role("dialog").get_by_label("Message").fill("Use Test Lab instead.")
+    admin.get_by_role("dialog").get_by_role("button", name="Deprecate").click()
+    expect(admin.locator('tr[data-image="scipy"]')).to_contain_text("Deprecated: Use Test Lab instead.")
+    admin.screenshot(path=str(artifacts / "dashboard-catalog.png"), full_page=True)
+
+    hal.get_by_role("link", name="My workspaces").click()  # and back to the form, as a person would
+    hal.get_by_role("link", name="New workspace").first.click()
+    expect(hal.locator("#image-scipy-about")).to_contain_text("Deprecated: Use Test Lab instead.")
+
+
+def test_profiles_are_shown_to_admins_with_their_rules(dash_hub: Hub, people):
+    admin = people("admin")
+    dashboard(admin, dash_hub, "#/catalog")
+    big = admin.locator('tr[data-profile="big"]')
+    expect(big).to_contain_text("groups: big-users")
+    expect(big.locator('td[data-label="Idle timeout"]')).to_have_text("1 hour")
+    expect(admin.locator('tr[data-profile="gpu-1"]')).to_contain_text("1 × nvidia.com/gpu")
+    expect(admin.get_by_role("button", name=re.compile("Edit .*Small"))).to_have_count(0)  # read-only
+
+
+# -- quality ---------------------------------------------------------------------------------------
+
+
+def test_text_from_the_catalog_is_never_run_as_html(dash_hub: Hub, people):
+    entry = {"id": "tricky", "display_name": "<img src=x onerror=\"window.pwned=1\">Tricky", "image": "example.org/t:1",
+             "description": "<b>bold?</b>", "local": {"python": "default"}}
+    assert dash_hub.ws("POST", "/images", json=entry).status_code == 201
+    ivy = people("ivy")
+    dashboard(ivy, dash_hub, "#/new")
+    expect(ivy.locator("#ws-image")).to_contain_text('<img src=x onerror="window.pwned=1">Tricky')
+    expect(ivy.locator("#ws-image")).to_contain_text("<b>bold?</b>")
+    assert ivy.evaluate("window.pwned") is None and ivy.locator("#ws-image img[src=x]").count() == 0
+    assert dash_hub.ws("DELETE", "/images/tricky").status_code == 204
+
+
+def test_the_page_allows_only_its_own_scripts(dash_hub: Hub, people):
+    jo = people("jo")
+    response = jo.goto(f"{dash_hub.url}{DASHBOARD}")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "default-src 'none'" in csp
+
+
+def test_someone_not_logged_in_is_sent_to_the_hubs_login(dash_hub: Hub, browser: Browser):
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{dash_hub.url}{DASHBOARD}")
+        page.wait_for_url("**/hub/login**")
+    finally:
+        context.close()
+
+
+ALL_VIEWS = ["", "#/new", "#/all", "#/catalog"]
+
+
+@pytest.mark.parametrize("route", ALL_VIEWS)
+def test_every_control_has_a_name_and_every_view_one_main_heading(dash_hub: Hub, people, route: str):
+    admin = people("admin")
+    dashboard(admin, dash_hub, route)
+    admin.wait_for_load_state("networkidle")
+    unnamed = admin.evaluate("""() => [...document.querySelectorAll('input, select, textarea, button, a[href]')]
+        .filter((el) => !el.closest('[hidden]'))
+        .filter((el) => {
+          if (el.labels && el.labels.length) return false;
+          if (el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')) return false;
+          return !(el.textContent || '').trim();
+        })
+        .map((el) => el.outerHTML.slice(0, 80))""")
+    assert unnamed == []
+    assert admin.locator("main h1").count() == 1
+
+
+def test_the_list_is_reachable_by_keyboard(dash_hub: Hub, people):
+    admin = people("admin")
+    dashboard(admin, dash_hub, "#/all")
+    expect(row(admin, "eve-one")).to_be_visible()
+    reached = set()
+    for _ in range(60):
+        admin.keyboard.press("Tab")
+        reached.add(admin.evaluate("document.activeElement.getAttribute('aria-label') || document.activeElement.textContent.trim()"))
+    assert {"New workspace", "Stop eve/eve-one", "Delete eve/eve-one"} <= reached
+
+
+@pytest.mark.parametrize("route", ALL_VIEWS)
+def test_every_view_reads_on_a_narrow_window(dash_hub: Hub, people, artifacts: Path, route: str):
+    admin = people("admin", width=380)
+    dashboard(admin, dash_hub, route)
+    admin.wait_for_load_state("networkidle")
+    assert admin.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
+    if route == "#/all":
+        admin.screenshot(path=str(artifacts / "dashboard-narrow.png"), full_page=True)
+
+
+def test_the_hub_leads_to_the_dashboard(dash_hub: Hub, people):
+    kim = people("kim")
+    kim.goto(f"{dash_hub.url}/hub/home")
+    kim.locator("#workspaces-nav").click()
+    kim.wait_for_url(f"**{DASHBOARD}")
+    expect(kim.get_by_role("heading", name="My workspaces")).to_be_visible()
+    kim.goto(f"{dash_hub.url}/hub/home")
+    expect(kim.get_by_role("link", name="Open the Workspaces dashboard")).to_have_attribute("href", DASHBOARD)
