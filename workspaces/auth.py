@@ -87,18 +87,40 @@ class HeaderAuthenticator(Authenticator):
             return peer if _in(peer, self.trusted_sources) else ""
         return hops[-1]
 
+    @default("auth_refresh_age")
+    def _auth_refresh_age(self) -> int:
+        # refresh_user below only reads a header: cheap enough to ask (nearly) every request
+        return 1
+
+    def named_user(self, handler: web.RequestHandler) -> str:
+        """The user the header names, without the prefix ('' when there is none)."""
+        name = handler.request.headers.get(self.user_header, "").strip()
+        if self.user_prefix and name.startswith(self.user_prefix):
+            name = name[len(self.user_prefix):]
+        return name
+
+    async def refresh_user(self, user: Any, handler: web.RequestHandler | None = None) -> bool:
+        """A hub session belongs to whoever the gateway names now: when someone else has
+        logged in to Kubeflow in the same browser, the old session ends and the hub logs
+        the new user in. Requests without the header (API tokens) keep their user."""
+        if handler is None:
+            return True
+        name = self.named_user(handler)
+        if name and self.normalize_username(name) != user.name:
+            self.log.info("The gateway now names %r on a session of %s: logging in again", name, user.name)
+            return False
+        return True
+
     async def authenticate(self, handler: web.RequestHandler, data: Any = None) -> dict[str, Any] | None:
         if not self.trusted_sources:
             raise web.HTTPError(500, "HeaderAuthenticator.trusted_sources is empty: no gateway is trusted")
         source = self.source_of(handler)
-        name = handler.request.headers.get(self.user_header, "").strip()
+        name = self.named_user(handler)
         if not _in(source, self.trusted_sources):
             self.log.warning("Refused a login from %s (%s): not a trusted gateway",
                              source or "an unknown address", f"as {name!r}" if name else "no user header")
             raise web.HTTPError(403, f"Log in through the gateway: requests from {source or 'an unknown address'} "
                                      f"are not trusted to name the user in {self.user_header}")
-        if self.user_prefix and name.startswith(self.user_prefix):
-            name = name[len(self.user_prefix):]
         if not name:
             raise web.HTTPError(403, f"The gateway sent no {self.user_header} header: log in through it")
         model: dict[str, Any] = {"name": name}

@@ -8,6 +8,7 @@ connecting from 127.0.0.9 and "elsewhere" by connecting from 127.0.0.10.
 from __future__ import annotations
 
 import http.client
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -49,10 +50,22 @@ def login(port: int, source: str, headers: dict[str, str]) -> http.client.HTTPRe
     return response
 
 
+def cookies_of(response: http.client.HTTPResponse) -> str:
+    return "; ".join(c.split(";", 1)[0] for c in response.headers.get_all("Set-Cookie") or [])
+
+
+def home(hub: Hub, source: str, headers: dict[str, str]) -> http.client.HTTPResponse:
+    conn = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=30, source_address=(source, 0))
+    conn.request("GET", "/hub/home", headers=headers)
+    page = conn.getresponse()
+    page.read()
+    conn.close()
+    return page
+
+
 def whoami(hub: Hub, response: http.client.HTTPResponse) -> str:
-    cookies = "; ".join(c.split(";", 1)[0] for c in response.headers.get_all("Set-Cookie") or [])
     conn = http.client.HTTPConnection("127.0.0.1", hub.port, timeout=30)
-    conn.request("GET", "/hub/home", headers={"Cookie": cookies})
+    conn.request("GET", "/hub/home", headers={"Cookie": cookies_of(response)})
     page = conn.getresponse()
     body = page.read().decode()
     assert page.status == 200, body[:500]
@@ -64,6 +77,17 @@ def test_the_header_from_the_gateway_logs_the_user_in(hub: Hub):
     response = login(hub.port, GATEWAY, {"kubeflow-userid": "accounts.google.com:alice@example.com"})
     assert response.status == 302
     assert "alice@example.com" in whoami(hub, response)
+
+
+def test_a_session_ends_when_the_gateway_names_someone_else(hub: Hub):
+    # someone else logged in to Kubeflow in the same browser: the hub's cookie is not theirs
+    alice = login(hub.port, GATEWAY, {"kubeflow-userid": "accounts.google.com:alice@example.com"})
+    cookie = cookies_of(alice)
+    same = home(hub, GATEWAY, {"Cookie": cookie, "kubeflow-userid": "accounts.google.com:alice@example.com"})
+    assert same.status == 200
+    time.sleep(1.1)  # the hub asks the authenticator again once auth_refresh_age (1 s) has passed
+    other = home(hub, GATEWAY, {"Cookie": cookie, "kubeflow-userid": "accounts.google.com:dave@example.com"})
+    assert other.status == 302 and "/hub/login" in other.headers["Location"]
 
 
 def test_the_groups_header_from_the_gateway_sets_the_users_groups(hub: Hub):
