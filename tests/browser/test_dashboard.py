@@ -149,6 +149,27 @@ def test_a_user_creates_works_in_stops_starts_and_deletes_a_workspace(dash_hub: 
     assert names(dash_hub, "ada") == [] and not folder.exists()
 
 
+def test_a_spec_changed_while_running_waits_for_the_next_start(dash_hub: Hub, people):
+    r = dash_hub.ws("POST", "/workspaces", token=dash_hub.user_token("mo"), json={"name": "tune", "spec": {"image": "quick"}})
+    assert r.status_code == 201, r.text
+    dash_hub.wait_ready("mo", "tune")
+    mo = people("mo")
+    dashboard(mo, dash_hub)
+    row(mo, "tune").get_by_role("link", name="Edit tune").click()
+    expect(mo.get_by_text("This workspace is running: a change applies the next time it starts.")).to_be_visible()
+    mo.get_by_label("Medium").check()
+    mo.get_by_role("button", name="Save").click()
+    expect(row(mo, "tune").locator(".pending-restart")).to_have_text("restart pending")
+    expect(row(mo, "tune")).to_contain_text("Medium")
+
+    row(mo, "tune").get_by_role("button", name="Stop tune").click()
+    expect(row(mo, "tune").locator(".badge.state-stopped")).to_be_visible()
+    row(mo, "tune").get_by_role("button", name="Start tune").click()
+    mo.wait_for_url("**/user/mo/tune/**")
+    assert dash_hub.server("mo", "tune")["user_options"]["profile"] == "medium"
+    assert dash_hub.ws("DELETE", "/workspaces/mo/tune", token=dash_hub.user_token("mo")).status_code in (202, 204)
+
+
 def test_a_bad_name_is_shown_as_it_is_typed_and_nothing_is_created(dash_hub: Hub, people):
     cy = people("cy")
     dashboard(cy, dash_hub, "#/new")
@@ -261,6 +282,34 @@ def test_an_image_an_admin_adds_is_offered_at_once_and_its_deprecation_is_shown(
     hal.get_by_role("link", name="My workspaces").click()  # and back to the form, as a person would
     hal.get_by_role("link", name="New workspace").first.click()
     expect(hal.locator("#image-scipy-about")).to_contain_text("Deprecated: Use Test Lab instead.")
+
+
+def test_an_admin_edits_hides_shows_and_removes_an_image_and_users_see_each_change(dash_hub: Hub, people):
+    entry = {"id": "spare", "display_name": "Spare Lab", "image": "example.org/spare:1", "local": {"python": "default"}}
+    assert dash_hub.ws("POST", "/images", json=entry).status_code == 201
+    admin, lou = people("admin"), people("lou")
+    dashboard(admin, dash_hub, "#/catalog")
+    spare = admin.locator('tr[data-image="spare"]')
+
+    spare.get_by_role("button", name="Edit Spare Lab").click()
+    admin.get_by_label("Display name").fill("Spare Lab 2")
+    admin.get_by_role("button", name="Save").click()
+    expect(admin.locator('tr[data-image="spare"]')).to_contain_text("Spare Lab 2")
+
+    admin.locator('tr[data-image="spare"]').get_by_role("button", name="Hide Spare Lab 2").click()
+    expect(admin.locator('tr[data-image="spare"]')).to_contain_text("hidden")
+    dashboard(lou, dash_hub, "#/new")
+    expect(lou.locator("#image-spare")).to_have_count(0)
+
+    admin.locator('tr[data-image="spare"]').get_by_role("button", name="Show Spare Lab 2").click()
+    expect(admin.locator('tr[data-image="spare"]')).not_to_contain_text("hidden")
+    lou.reload()
+    expect(lou.get_by_label("Spare Lab 2")).to_be_enabled()
+
+    admin.locator('tr[data-image="spare"]').get_by_role("button", name="Remove Spare Lab 2").click()
+    admin.get_by_role("dialog").get_by_role("button", name="Remove").click()
+    expect(admin.locator('tr[data-image="spare"]')).to_have_count(0)
+    assert dash_hub.ws("GET", "/images/spare").status_code == 404
 
 
 def test_profiles_are_shown_to_admins_with_their_rules(dash_hub: Hub, people):

@@ -14,16 +14,18 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from playwright.sync_api import Browser, expect
 
 from spawner.kubernetes import object_name
 
+from ..support.browser import log_in
 from ..support.hub import Hub, wait_for
 from ..support.k8s_apiserver import ApiServer, ApiServerThread
 from ..support.kubeflow_objects import profile
 
 pytestmark = pytest.mark.hub
 
-USERS = ("kim", "lee", "max", "ned", "oda")  # one per test: each owns a profile namespace named after them
+USERS = ("kim", "lee", "max", "ned", "oda", "pia")  # one per test: each owns a profile namespace named after them
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +183,44 @@ def test_a_hub_killed_mid_spawn_leaves_no_orphan_and_nothing_pending(kube_hub):
     wait_for(settled, 90, "the workspace to be running with its pod, or stopped without one")
     if hub.server("ned", "mid")["ready"]:
         assert hub.get("/user/ned/mid/api/status", token=token).status_code == 200
+
+
+@pytest.mark.browser
+def test_the_dashboard_offers_storage_namespaces_and_data_volumes(kube_hub, browser: Browser, artifacts):
+    hub, api = kube_hub
+    hub.user_token("pia")
+    r = requests.post(f"{api.url}/api/v1/namespaces/pia/persistentvolumeclaims",
+                      json={"metadata": {"name": "shared"}, "spec": {"accessModes": ["ReadWriteMany"],
+                            "resources": {"requests": {"storage": "1Gi"}}}}, timeout=10)
+    assert r.status_code == 201, r.text
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(30_000)
+    try:
+        page = context.new_page()
+        log_in(page, hub, "pia")
+        page.goto(f"{hub.url}/services/workspaces/#/new")
+        expect(page.get_by_label("Namespace")).to_have_value("pia")
+        expect(page.locator("#ws-storage-hint")).to_have_text("Default 10Gi, at most 100Gi.")
+        page.get_by_label("Name", exact=True).fill("data")
+        page.get_by_label("Storage (GiB)").fill("500")
+        page.get_by_role("button", name="Create and start").click()
+        expect(page.locator("#ws-storage-error")).to_contain_text("100Gi")  # the admin's bound, from the API
+        assert not hub.server("pia", "data")
+
+        page.get_by_label("Storage (GiB)").fill("5")
+        expect(page.locator("#ws-storage-error")).to_have_count(0)  # a changed field loses its old error
+        page.get_by_role("button", name="Add a data volume").click()
+        page.get_by_label("Claim").fill("shared")
+        page.get_by_label("Mount path").fill("/data")
+        page.screenshot(path=str(artifacts / "dashboard-form-kubernetes.png"), full_page=True)
+        page.get_by_role("button", name="Create and start").click()
+        page.wait_for_url("**/user/pia/data/**", timeout=60_000)
+    finally:
+        context.close()
+    name = object_name("pia", "data")
+    [pod] = [p for p in api.store.items("pods", "pia") if p["metadata"]["name"] == name]
+    assert {"name": "data-0", "persistentVolumeClaim": {"claimName": "shared", "readOnly": False}} in pod["spec"]["volumes"]
+    [claim] = [c for c in api.store.items("persistentvolumeclaims", "pia") if c["metadata"]["name"] == name]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
+    assert hub.api("DELETE", "/users/pia/servers/data", json={"remove": True}).status_code in (202, 204)
+    hub.wait_removed("pia", "data")

@@ -2,7 +2,7 @@
 // profiles, read-only, with the rules behind them.
 
 import { ApiError, api, getInfo } from "./api.js";
-import { announce, clearErrors, confirmDialog, duration, fieldError, h, replace } from "./dom.js";
+import { announce, clearErrorOnChange, clearErrors, confirmDialog, duration, fieldError, h, replace } from "./dom.js";
 import { kindIcon } from "./list.js";
 
 const KINDS = ["jupyterlab", "vscode", "rstudio"];
@@ -143,6 +143,7 @@ export async function renderCatalog(main) {
           h("input", { id: "img-local-python", name: "local.python", value: local?.python ?? "", autocomplete: "off" }))) : null,
       h("div", { class: "actions" }, h("button", { type: "submit", class: "primary" }, "Save"),
         h("button", { type: "button", class: "secondary", onclick: () => draw() }, "Cancel")));
+    clearErrorOnChange(form);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       clearErrors(form);

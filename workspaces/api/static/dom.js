@@ -79,6 +79,19 @@ export function fieldError(input, message) {
   input.setAttribute("aria-describedby", [...described].join(" "));
 }
 
+// Once a field changes, its old error no longer applies.
+export function clearErrorOnChange(form) {
+  const clear = (event) => {
+    for (const el of [event.target, event.target.closest("fieldset")]) {
+      if (el?.id && el.hasAttribute("aria-invalid")) fieldError(el, null);
+    }
+  };
+  // "input", not "change": a change fires on blur, and a message vanishing then
+  // moves the button being clicked from under the pointer. Capture: before a
+  // field's own live check, which may set a new error.
+  form.addEventListener("input", clear, { capture: true });
+}
+
 export function clearErrors(root) {
   root.querySelectorAll(".field-error").forEach((p) => p.remove());
   root.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));

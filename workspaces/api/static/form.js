@@ -4,7 +4,7 @@
 
 import { ApiError, api, getInfo, ws } from "./api.js";
 import { startedHere } from "./progress.js";
-import { announce, clearErrors, fieldError, h, replace } from "./dom.js";
+import { announce, clearErrorOnChange, clearErrors, fieldError, h, replace } from "./dom.js";
 import { kindIcon } from "./list.js";
 
 // JupyterHub's safe slug: what the hub accepts as a server name.
@@ -121,6 +121,7 @@ export async function renderForm(main, { owner, name, query = new URLSearchParam
     imageSet, profileSet, gpuField, kubeFields,
     h("div", { class: "actions" }, submit, h("a", { class: "button secondary", href: "#/" }, "Cancel")));
   form.addEventListener("submit", onSubmit);
+  clearErrorOnChange(form);
 
   replace(main,
     h("h1", { id: "form-title" }, editing ? `Edit ${name}` : "New workspace"),

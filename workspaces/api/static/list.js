@@ -32,9 +32,14 @@ export async function renderList(main, { all = false, signal }) {
   let shown = [];
   let timer = null;
   let lastJSON = "";
+  // after an action, the hub may take a moment to show its effect (a stop
+  // request before "stopping", a stopped server before its removal)
+  let quickUntil = 0;
 
   async function load(cursor, append) {
-    const params = new URLSearchParams({ limit: "100" });
+    // a refresh shows again as many as were shown (pages added with "Load more" included)
+    const limit = append ? 100 : Math.min(500, Math.max(100, shown.length));
+    const params = new URLSearchParams({ limit: String(limit) });
     if (cursor) params.set("after", cursor);
     if (filters) {
       for (const [key, value] of new FormData(filters)) if (value) params.set(key, value);
@@ -117,6 +122,7 @@ export async function renderList(main, { all = false, signal }) {
   function guarded(fn) {
     return async (event) => {
       event.currentTarget.disabled = true;
+      quickUntil = Date.now() + 30000;
       try {
         await fn();
       } catch (e) {
@@ -163,15 +169,11 @@ export async function renderList(main, { all = false, signal }) {
   async function refresh(reset) {
     clearTimeout(timer);
     if (signal.aborted) return;
-    if (reset) {
-      lastJSON = "";
-      await load(null, false);
-    } else {
-      await load(null, false);
-    }
+    if (reset) lastJSON = "";
+    await load(null, false);
     if (!status.classList.contains("error")) status.textContent = "";
     // poll quickly while something is on its way, slowly otherwise (activity, idle times)
-    const busy = shown.some((w) => BUSY.has(w.state));
+    const busy = shown.some((w) => BUSY.has(w.state)) || Date.now() < quickUntil;
     timer = setTimeout(() => refresh(false).catch(showError), busy ? 1500 : 30000);
   }
 
