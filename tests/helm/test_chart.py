@@ -315,3 +315,4 @@ def test_notes_tell_how_to_reach_the_hub_and_log_in():
     notes = done.stdout.split("NOTES:", 1)[1]
     assert f"kubectl -n {NAMESPACE} port-forward service/ws-workspaces-proxy-public 8000:80" in notes
     assert "cat /srv/workspaces/admin-password" in notes
+    assert "/services/workspaces/ on the same address" in notes  # the dashboard
