@@ -215,6 +215,15 @@ def test_the_roles_are_bound_to_the_hubs_service_account(rendered):
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": NAMESPACE}]
 
 
+def test_without_rbac_the_hub_still_has_the_service_account_it_runs_as():
+    # rbac.create: false leaves the roles to the operator, not the account the pod names
+    objects = render("--set", "rbac.create=false")
+    assert of_kind(objects, "ClusterRole") + of_kind(objects, "Role") == []
+    [hub] = [d for d in of_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-hub")]
+    accounts = {a["metadata"]["name"] for a in of_kind(objects, "ServiceAccount")}
+    assert hub["spec"]["template"]["spec"]["serviceAccountName"] in accounts
+
+
 # -- network policies ----------------------------------------------------------
 
 
