@@ -247,6 +247,16 @@ def test_workspaces_reach_the_hub_api(rendered):
         "app.kubernetes.io/managed-by": "workspaces", "app.kubernetes.io/component": "workspace"}}} in api_rule["from"]
 
 
+def test_the_hubs_services_admit_the_proxy_and_the_hub_itself(rendered):
+    # at start the hub waits for each managed service at its URL (the hub's Service) and exits if none answers
+    [policy] = [p for p in of_kind(rendered["default"], "NetworkPolicy") if p["metadata"]["name"] == "ws-workspaces-hub"]
+    [services_rule] = [r for r in policy["spec"]["ingress"] if {"port": "api"} in r["ports"]]
+    assert services_rule["ports"] == [{"port": "culler"}, {"port": "api"}]
+    assert {peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in services_rule["from"]} == {
+        "proxy", "hub"}
+    assert all("namespaceSelector" not in peer for peer in services_rule["from"])  # this namespace only
+
+
 def test_only_the_hub_reaches_the_proxys_api(rendered):
     [policy] = [p for p in of_kind(rendered["default"], "NetworkPolicy") if p["metadata"]["name"] == "ws-workspaces-proxy"]
     [api_rule] = [r for r in policy["spec"]["ingress"] if r["ports"] == [{"port": "api"}]]
