@@ -102,6 +102,22 @@ def test_sqlite_on_the_hubs_volume_by_default(rendered):
     assert len(of_kind(rendered["default"], "PersistentVolumeClaim")) == 1
 
 
+def test_the_sqlite_database_is_upgraded_when_a_new_hub_starts(rendered):
+    # otherwise a chart upgrade that brings a new JupyterHub schema leaves the hub refusing to start
+    from jupyterhub.app import JupyterHub
+
+    [hub] = [c for c in containers(rendered["default"]) if c["name"] == "hub"]
+    app = JupyterHub()
+    app.parse_command_line(hub["args"])  # after the command, whose config file is in the image
+    assert app.upgrade_db is True
+
+
+def test_an_external_database_is_never_upgraded_by_the_chart(rendered):
+    # no automatic backup of a server database: its operator upgrades it (jupyterhub upgrade-db)
+    [hub] = [c for c in containers(rendered["external-database"]) if c["name"] == "hub"]
+    assert "--upgrade-db" not in hub.get("args", []) + hub["command"]
+
+
 def test_an_external_database_url_comes_from_its_secret(rendered):
     objects = rendered["external-database"]
     env_name = config_of(objects)["hub"]["db_url_env"]
