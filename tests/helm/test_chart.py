@@ -84,6 +84,14 @@ def test_the_proxy_reaches_the_hubs_services_through_the_hubs_service(rendered):
     assert {config.hub.hub_port, config.api.port, config.culling.port} <= ports
 
 
+def test_the_hubs_service_reaches_the_hub_while_it_starts(rendered):
+    # the starting hub waits (30 s, then exits) for its services at the Service, before it is Ready
+    objects = rendered["default"]
+    services_host = config_of(objects)["hub"]["services_host"]
+    [hub_service] = [s for s in of_kind(objects, "Service") if s["metadata"]["name"] == services_host]
+    assert hub_service["spec"]["publishNotReadyAddresses"] is True
+
+
 def test_the_workspace_namespace_defaults_to_the_release_namespace(rendered):
     assert config_of(rendered["default"])["kubernetes"]["namespace"] == NAMESPACE
 
@@ -254,6 +262,9 @@ def test_workspaces_admit_only_the_proxy_and_the_hub(rendered):
         "app.kubernetes.io/managed-by": "workspaces", "app.kubernetes.io/component": "workspace"}
     [rule] = policy["spec"]["ingress"]
     assert {peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in rule["from"]} == {"proxy", "hub"}
+    # those of this release's namespace, not pods labelled alike elsewhere
+    assert all(peer["namespaceSelector"] == {"matchLabels": {"kubernetes.io/metadata.name": NAMESPACE}}
+               for peer in rule["from"])
 
 
 def test_workspaces_reach_the_hub_api(rendered):
