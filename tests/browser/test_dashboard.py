@@ -97,6 +97,13 @@ def names(hub: Hub, user: str) -> list[str]:
     return sorted(n for n in servers if n)
 
 
+def started(hub: Hub, user: str, name: str) -> None:
+    """A workspace of the quick image, made through the API and running."""
+    r = hub.ws("POST", "/workspaces", token=hub.user_token(user), json={"name": name, "spec": {"image": "quick"}})
+    assert r.status_code == 201, r.text
+    hub.wait_ready(user, name)
+
+
 # -- users -----------------------------------------------------------------------------------------
 
 
@@ -150,9 +157,7 @@ def test_a_user_creates_works_in_stops_starts_and_deletes_a_workspace(dash_hub: 
 
 
 def test_a_spec_changed_while_running_waits_for_the_next_start(dash_hub: Hub, people):
-    r = dash_hub.ws("POST", "/workspaces", token=dash_hub.user_token("mo"), json={"name": "tune", "spec": {"image": "quick"}})
-    assert r.status_code == 201, r.text
-    dash_hub.wait_ready("mo", "tune")
+    started(dash_hub, "mo", "tune")
     mo = people("mo")
     dashboard(mo, dash_hub)
     row(mo, "tune").get_by_role("link", name="Edit tune").click()
@@ -222,14 +227,48 @@ def test_a_start_that_fails_ends_in_its_cause(dash_hub: Hub, people):
     assert dash_hub.ws("DELETE", "/workspaces/dee/doomed", token=dash_hub.user_token("dee")).status_code == 204
 
 
+def test_a_cancelled_delete_leaves_the_workspace_and_its_delete_button_as_they_were(dash_hub: Hub, people):
+    started(dash_hub, "nia", "keep")
+    nia = people("nia")
+    dashboard(nia, dash_hub)
+    delete = row(nia, "keep").get_by_role("button", name="Delete keep")
+    delete.click()
+    nia.get_by_role("dialog").get_by_role("button", name="Cancel").click()
+    expect(nia.get_by_role("dialog")).to_have_count(0)
+    expect(delete).to_be_focused()  # a keyboard user is where they were
+    delete.click()  # and it still works
+    expect(nia.get_by_role("dialog")).to_contain_text("Delete keep?")
+    nia.keyboard.press("Escape")
+    assert names(dash_hub, "nia") == ["keep"]
+    assert dash_hub.ws("DELETE", "/workspaces/nia/keep", token=dash_hub.user_token("nia")).status_code in (202, 204)
+
+
+def test_a_view_left_before_it_loaded_never_replaces_the_next_one(dash_hub: Hub, people):
+    oz = people("oz")
+    held: list = []
+    oz.route("**/api/v1/workspaces?owner=*", lambda route: held.append(route))  # the form's list of names already taken
+    with oz.expect_request("**/api/v1/workspaces?owner=*"):
+        oz.goto(f"{dash_hub.url}{DASHBOARD}#/new")
+    with oz.expect_event("requestfailed", lambda r: "owner=" in r.url, timeout=5000):  # the page gives up on it
+        oz.get_by_role("link", name="My workspaces").click()
+    held[0].continue_()  # the answer comes after all
+    expect(oz.get_by_role("heading", name="My workspaces")).to_be_visible()
+    expect(oz.locator("main h1")).to_have_count(1)
+
+
+def test_a_malformed_link_is_not_found(dash_hub: Hub, people):
+    pat = people("pat")
+    dashboard(pat, dash_hub)
+    pat.goto(f"{dash_hub.url}{DASHBOARD}#/edit/pat/%E0%A4%A")  # a broken escape, as a mangled link may carry
+    expect(pat.locator("main h1")).to_have_text("Not found")
+
+
 # -- admins ----------------------------------------------------------------------------------------
 
 
 def test_an_admin_sees_everyones_workspaces_filters_them_and_stops_and_deletes_any(dash_hub: Hub, people):
-    for user, name in (("eve", "eve-one"), ("fay", "fay-one")):
-        r = dash_hub.ws("POST", "/workspaces", token=dash_hub.user_token(user), json={"name": name, "spec": {"image": "quick"}})
-        assert r.status_code == 201, r.text
-        dash_hub.wait_ready(user, name)
+    started(dash_hub, "eve", "eve-one")
+    started(dash_hub, "fay", "fay-one")
     admin = people("admin")
     dashboard(admin, dash_hub, "#/all")
     expect(row(admin, "eve-one")).to_be_visible()
@@ -275,7 +314,7 @@ def test_an_image_an_admin_adds_is_offered_at_once_and_its_deprecation_is_shown(
 
     admin.locator('tr[data-image="scipy"]').get_by_role("button", name="Deprecate SciPy Lab").click()
     admin.get_by_role("dialog").get_by_label("Message").fill("Use Test Lab instead.")
-    admin.get_by_role("dialog").get_by_role("button", name="Deprecate").click()
+    admin.get_by_role("dialog").get_by_label("Message").press("Enter")  # Enter in the field confirms
     expect(admin.locator('tr[data-image="scipy"]')).to_contain_text("Deprecated: Use Test Lab instead.")
     admin.screenshot(path=str(artifacts / "dashboard-catalog.png"), full_page=True)
 
@@ -375,14 +414,24 @@ def test_every_control_has_a_name_and_every_view_one_main_heading(dash_hub: Hub,
 
 
 def test_the_list_is_reachable_by_keyboard(dash_hub: Hub, people):
+    started(dash_hub, "rae", "rae-one")
     admin = people("admin")
     dashboard(admin, dash_hub, "#/all")
-    expect(row(admin, "eve-one")).to_be_visible()
+    admin.get_by_label("Owner").fill("rae")  # and on from there, by keyboard only
+    expect(admin.locator("tbody tr")).to_have_count(1)
     reached = set()
-    for _ in range(60):
+    for _ in range(20):
         admin.keyboard.press("Tab")
         reached.add(admin.evaluate("document.activeElement.getAttribute('aria-label') || document.activeElement.textContent.trim()"))
-    assert {"New workspace", "Stop eve/eve-one", "Delete eve/eve-one"} <= reached
+    assert {"Connect to rae/rae-one", "Stop rae/rae-one", "Delete rae/rae-one"} <= reached
+    assert dash_hub.ws("DELETE", "/workspaces/rae/rae-one", token=dash_hub.user_token("rae")).status_code in (202, 204)
+
+
+def test_a_view_reached_from_the_keyboard_takes_the_focus_to_its_heading(dash_hub: Hub, people):
+    quinn = people("quinn")
+    dashboard(quinn, dash_hub)
+    quinn.get_by_role("navigation", name="Dashboard").get_by_role("link", name="New workspace").press("Enter")
+    expect(quinn.get_by_role("heading", name="New workspace")).to_be_focused()
 
 
 @pytest.mark.parametrize("route", ALL_VIEWS)

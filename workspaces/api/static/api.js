@@ -17,7 +17,9 @@ export class ApiError extends Error {
   }
 }
 
-export async function api(method, path, body) {
+// signal: the view's; a view left behind stops waiting for its answers (the
+// fetch rejects with an AbortError, which the router ignores).
+export async function api(method, path, { body, signal } = {}) {
   // every request: JupyterHub checks the xsrf token of any script-made request
   // (a fetch), GET included, when the cookie authenticates it
   const headers = { Accept: "application/json", "X-XSRFToken": XSRF };
@@ -27,6 +29,7 @@ export async function api(method, path, body) {
     headers,
     credentials: "same-origin",
     body: body === undefined ? undefined : JSON.stringify(body),
+    signal,
   });
   if (response.status === 204) return null;
   const answer = await response.json().catch(() => null);
@@ -56,6 +59,17 @@ export async function progress(owner, name, onEvent, signal) {
     for (const line of lines) {
       if (line.startsWith("data:")) onEvent(JSON.parse(line.slice(5)));
     }
+  }
+}
+
+// A URL the hub gave for a server, if it is a web address: never a
+// javascript: or data: URL, whatever the hub's configuration.
+export function webUrl(url) {
+  try {
+    const parsed = new URL(url, location.href);
+    return parsed.protocol === "https:" || parsed.protocol === "http:" ? url : null;
+  } catch {
+    return null;
   }
 }
 

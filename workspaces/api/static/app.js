@@ -12,37 +12,65 @@ const main = document.getElementById("main");
 let current = null;
 
 const ROUTES = [
-  [/^\/?$/, "list", "My workspaces", (signal) => renderList(main, { signal })],
-  [/^\/all$/, "all", "All workspaces", (signal) => renderList(main, { all: true, signal })],
-  [/^\/new$/, "new", "New workspace", (signal, m, query) => renderForm(main, { query })],
-  [/^\/edit\/([^/]+)\/([^/]+)$/, "list", "Edit workspace", (signal, m) => renderForm(main, { owner: m[1], name: m[2] })],
-  [/^\/progress\/([^/]+)\/([^/]+)$/, "list", "Starting", (signal, m) => renderProgress(main, { owner: m[1], name: m[2], signal })],
-  [/^\/catalog$/, "catalog", "Image catalog", () => renderCatalog(main)],
+  [/^\/?$/, "list", "My workspaces", ({ signal }) => renderList(main, { signal })],
+  [/^\/all$/, "all", "All workspaces", ({ signal }) => renderList(main, { all: true, signal })],
+  [/^\/new$/, "new", "New workspace", ({ signal, query }) => renderForm(main, { query, signal })],
+  [/^\/edit\/([^/]+)\/([^/]+)$/, "list", "Edit workspace", ({ signal, parts: [owner, name] }) => renderForm(main, { owner, name, signal })],
+  [/^\/progress\/([^/]+)\/([^/]+)$/, "list", "Starting", ({ signal, parts: [owner, name] }) => renderProgress(main, { owner, name, signal })],
+  [/^\/catalog$/, "catalog", "Image catalog", ({ signal }) => renderCatalog(main, { signal })],
 ];
 
-async function route() {
+// The route the hash names, its path parts decoded once; null when none does,
+// or when a part does not decode (a mangled link).
+function match(hash) {
+  const [path, search = ""] = hash.replace(/^#/, "").split("?");
+  for (const [re, nav, title, render] of ROUTES) {
+    const m = re.exec(path);
+    if (!m) continue;
+    try {
+      return { nav, title, render, parts: m.slice(1).map(decodeURIComponent), query: new URLSearchParams(search) };
+    } catch {
+      return null; // URIError
+    }
+  }
+  return null;
+}
+
+// After a route change, focus goes to the new view's heading once it is shown
+// (a view may keep working long after, like a start's progress), so that a
+// screen reader says where the person is and Tab starts from there.
+let focusPending = false;
+new MutationObserver(() => {
+  const heading = main.querySelector("h1");
+  if (!focusPending || !heading) return;
+  focusPending = false;
+  heading.tabIndex = -1;
+  heading.focus({ preventScroll: true });
+}).observe(main, { childList: true });
+
+async function route(event) {
   current?.abort();
   const controller = new AbortController();
   current = controller;
-  const [path, search = ""] = decodeURI(location.hash.replace(/^#/, "")).split("?");
-  const found = ROUTES.map(([re, nav, title, render]) => [re.exec(path), nav, title, render]).find(([m]) => m);
+  focusPending = Boolean(event); // a hashchange: not the first load, where the page starts at its top
+  const found = match(location.hash);
   document.querySelectorAll("[data-route]").forEach((a) => a.removeAttribute("aria-current"));
   if (!found) {
+    document.title = "Not found · Workspaces";
     replace(main, h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/" }, "Back to my workspaces")));
     return;
   }
-  const [m, nav, title, render] = found;
+  const { nav, title, render, parts, query } = found;
   document.querySelector(`[data-route="${nav}"]`)?.setAttribute("aria-current", "page");
   document.title = `${title} · Workspaces`;
   try {
-    await render(controller.signal, m.map((part) => part && decodeURIComponent(part)), new URLSearchParams(search));
+    await render({ signal: controller.signal, parts, query });
   } catch (e) {
     if (controller.signal.aborted) return;
     replace(main, h("h1", {}, title), h("div", { class: "error", role: "alert" },
       h("p", {}, e instanceof ApiError ? e.message : `Something went wrong: ${e}`)),
       h("p", {}, h("a", { href: "#/" }, "Back to my workspaces")));
   }
-  if (!controller.signal.aborted && document.activeElement === document.body) main.focus({ preventScroll: true });
 }
 
 async function start() {

@@ -10,7 +10,7 @@ const PULL = ["IfNotPresent", "Always", "Never"];
 // what the API sends that is not part of a catalog entry
 const DERIVED = ["available", "unavailable_reason"];
 
-export async function renderCatalog(main) {
+export async function renderCatalog(main, { signal }) {
   const info = await getInfo();
   if (!info.caller.catalog_admin) {
     replace(main, h("h1", {}, "Image catalog"), h("p", {}, "Only catalog admins may change the image catalog."));
@@ -23,7 +23,7 @@ export async function renderCatalog(main) {
   await draw();
 
   async function draw() {
-    const [images, profiles] = await Promise.all([api("GET", "images"), api("GET", "profiles")]);
+    const [images, profiles] = await Promise.all([api("GET", "images", { signal }), api("GET", "profiles", { signal })]);
     replace(imagesSection,
       h("div", { class: "title-row" }, h("h2", { id: "images-title" }, "Images"),
         h("button", { type: "button", class: "primary", onclick: () => edit(null) }, "Add image")),
@@ -71,7 +71,7 @@ export async function renderCatalog(main) {
   }
 
   async function save(body, id) {
-    const saved = id ? await api("PUT", `images/${encodeURIComponent(id)}`, body) : await api("POST", "images", body);
+    const saved = id ? await api("PUT", `images/${encodeURIComponent(id)}`, { body }) : await api("POST", "images", { body });
     announce(`Saved ${saved.display_name}.`);
     status.textContent = `Saved ${saved.display_name}.`;
     await draw();
@@ -89,7 +89,7 @@ export async function renderCatalog(main) {
       confirm: "Deprecate",
     });
     if (!answer) return;
-    await api("POST", `images/${encodeURIComponent(image.id)}/deprecate`, { message: answer.message });
+    await api("POST", `images/${encodeURIComponent(image.id)}/deprecate`, { body: { message: answer.message } });
     status.textContent = `Deprecated ${image.display_name}.`;
     await draw();
   }

@@ -39,7 +39,6 @@ export function relative(iso, now = Date.now()) {
       return RELATIVE.format(Math.round(seconds / size), unit);
     }
   }
-  return "";
 }
 
 export function duration(seconds) {
@@ -97,15 +96,20 @@ export function clearErrors(root) {
   root.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));
 }
 
-// A modal question; resolves true when the person confirms.
+// A modal question; resolves true when the person confirms (or, when the body
+// has fields, their values by name). The body is inside the form, so that its
+// fields are checked (required) and Enter in one confirms; Cancel is no submit
+// button, so it needs neither, and it is what gets the focus first when there
+// is no field: Enter alone never deletes anything.
 export function confirmDialog({ title, body, confirm, danger = false }) {
   return new Promise((resolve) => {
     const dialog = h("dialog", { class: "confirm", "aria-labelledby": "dialog-title" },
       h("h2", { id: "dialog-title" }, title),
-      ...[body].flat().map((line) => (line instanceof Node ? line : h("p", {}, line))),
-      h("form", { method: "dialog", class: "actions" },
-        h("button", { value: "cancel", class: "secondary" }, "Cancel"),
-        h("button", { value: "ok", class: danger ? "danger" : "primary" }, confirm)));
+      h("form", { method: "dialog" },
+        ...[body].flat().map((line) => (line instanceof Node ? line : h("p", {}, line))),
+        h("div", { class: "actions" },
+          h("button", { type: "button", class: "secondary", onclick: () => dialog.close("cancel") }, "Cancel"),
+          h("button", { value: "ok", class: danger ? "danger" : "primary" }, confirm))));
     dialog.addEventListener("close", () => {
       resolve(dialog.returnValue === "ok" ? collect(dialog) : false);
       dialog.remove();

@@ -30,16 +30,16 @@ function allowed(entry, groups) {
   return !entry.groups?.length || entry.groups.some((g) => groups.includes(g));
 }
 
-export async function renderForm(main, { owner, name, query = new URLSearchParams() }) {
+export async function renderForm(main, { owner, name, query = new URLSearchParams(), signal }) {
   const editing = Boolean(name);
   const info = await getInfo();
   const kube = info.backend === "kubernetes";
   const [images, profiles, namespaces, existing, current] = await Promise.all([
-    api("GET", "images"),
-    api("GET", "profiles"),
-    kube && !editing ? api("GET", "namespaces") : { items: [] },
-    editing ? null : api("GET", `workspaces?owner=${encodeURIComponent(info.caller.name)}&limit=500`),
-    editing ? api("GET", ws(owner, name)) : null,
+    api("GET", "images", { signal }),
+    api("GET", "profiles", { signal }),
+    kube && !editing ? api("GET", "namespaces", { signal }) : { items: [] },
+    editing ? null : api("GET", `workspaces?owner=${encodeURIComponent(info.caller.name)}&limit=500`, { signal }),
+    editing ? api("GET", ws(owner, name), { signal }) : null,
   ]);
   const groups = info.caller.groups;
   const spec = current ? current.spec : {
@@ -53,7 +53,7 @@ export async function renderForm(main, { owner, name, query = new URLSearchParam
   const defaultImage = imageChoices.find((i) => i.default && i.available) ?? imageChoices.find((i) => i.available);
   const defaultProfile = profileChoices.find((p) => p.default) ?? profileChoices[0];
 
-  const formError = h("div", { id: "form-error", class: "form-error", role: "alert", hidden: true });
+  const formError = h("div", { id: "form-error", class: "form-error", role: "alert", tabindex: -1, hidden: true });
   const nameInput = h("input", {
     id: "ws-name", name: "name", required: true, autocomplete: "off", spellcheck: "false",
     maxlength: 30, value: editing ? name : query.get("name") ?? "", disabled: editing,
@@ -146,17 +146,18 @@ export async function renderForm(main, { owner, name, query = new URLSearchParam
     submit.disabled = true;
     try {
       if (editing) {
-        const saved = await api("PATCH", ws(owner, name), { ...body, revision: current.revision });
+        const saved = await api("PATCH", ws(owner, name), { body: { ...body, revision: current.revision } });
         announce(saved.restart_pending ? `Saved; ${name} gets it at its next start.` : `Saved ${name}.`);
-        location.hash = "#/";
+        if (!signal.aborted) location.hash = "#/";
       } else {
         // The API answers a create once the start is well under way (or over), so
         // the progress view opens as soon as the workspace exists; a refusal comes
         // before that and is shown here, next to its field.
         const wanted = nameInput.value;
-        const creating = api("POST", "workspaces", { name: wanted, ...body });
+        const creating = api("POST", "workspaces", { body: { name: wanted, ...body } });
         const exists = await Promise.race([creating.then(() => true), appeared(info.caller.name, wanted, creating)]);
-        if (exists) {
+        // (someone who went elsewhere meanwhile stays there; the list shows the start)
+        if (exists && !signal.aborted) {
           startedHere.set(`${info.caller.name}/${wanted}`, creating.catch((e) => e));
           location.hash = `#/progress/${encodeURIComponent(info.caller.name)}/${encodeURIComponent(wanted)}`;
         }
@@ -202,7 +203,11 @@ export async function renderForm(main, { owner, name, query = new URLSearchParam
       formError.textContent = unplaced.length ? unplaced.join("; ") : e.message;
       formError.hidden = false;
     }
-    (form.querySelector("[aria-invalid]") ?? formError).focus?.();
+    // where a keyboard user fixes it: the first field in error (in a group of
+    // cards, its chosen card), else the form's message
+    const invalid = form.querySelector("[aria-invalid]");
+    const target = invalid?.matches("fieldset") ? invalid.querySelector("input:checked, input:not(:disabled)") : invalid;
+    (target ?? formError).focus();
   }
 
   function fieldFor(path) {

@@ -1,6 +1,6 @@
 // The workspace list: mine, or everyone's for those who may list all users.
 
-import { ApiError, BASE, api, getInfo, ws } from "./api.js";
+import { ApiError, BASE, api, getInfo, webUrl, ws } from "./api.js";
 import { announce, confirmDialog, duration, h, relative, replace, time } from "./dom.js";
 
 export const STATIC = BASE.replace(/api\/v1\/$/, "static/");
@@ -14,14 +14,14 @@ export function kindIcon(kind) {
 
 export async function renderList(main, { all = false, signal }) {
   const info = await getInfo();
-  const [images, profiles] = await Promise.all([api("GET", "images"), api("GET", "profiles")]);
+  const [images, profiles] = await Promise.all([api("GET", "images", { signal }), api("GET", "profiles", { signal })]);
   const imageById = new Map(images.items.map((i) => [i.id, i]));
   const profileById = new Map(profiles.items.map((p) => [p.id, p]));
 
-  const filters = all ? filterForm(images.items, profiles.items, () => refresh(true)) : null;
+  const filters = all ? filterForm(images.items, profiles.items, () => refresh(true).catch(showError)) : null;
   const status = h("p", { class: "status", role: "status" });
   const table = h("div", { class: "table-wrap" });
-  const more = h("button", { class: "secondary", hidden: true, onclick: () => load(next, true) }, "Load more");
+  const more = h("button", { class: "secondary", hidden: true, onclick: () => load(next, true).catch(showError) }, "Load more");
   replace(main,
     h("div", { class: "title-row" },
       h("h1", {}, all ? "All workspaces" : "My workspaces"),
@@ -32,6 +32,7 @@ export async function renderList(main, { all = false, signal }) {
   let shown = [];
   let timer = null;
   let lastJSON = "";
+  let loads = 0; // only the latest load is shown: an older answer may come last
   // after an action, the hub may take a moment to show its effect (a stop
   // request before "stopping", a stopped server before its removal)
   let quickUntil = 0;
@@ -44,30 +45,52 @@ export async function renderList(main, { all = false, signal }) {
     if (filters) {
       for (const [key, value] of new FormData(filters)) if (value) params.set(key, value);
     }
-    const page = await api("GET", `workspaces?${params}`);
+    const mine = ++loads;
+    const page = await api("GET", `workspaces?${params}`, { signal });
+    if (mine !== loads) return;
     next = page.next;
     shown = append ? [...shown, ...page.items] : page.items;
     const json = JSON.stringify(shown);
     if (json !== lastJSON) {
       lastJSON = json;
       draw();
+    } else {
+      refreshTimes(table);
     }
     more.hidden = !next;
   }
 
   function draw() {
+    const focused = table.contains(document.activeElement) ? document.activeElement : null;
     if (!shown.length) {
       replace(table, h("p", { class: "empty" }, all ? "No workspaces match." : "You have no workspaces yet. ",
         all ? null : h("a", { href: "#/new" }, "Create one.")));
-      return;
+    } else {
+      replace(table, workspaceTable());
     }
-    replace(table, h("table", {},
+    if (focused) refocus(focused);
+  }
+
+  // A redraw replaces the controls; a keyboard user stays where they were: on
+  // the same control, else on the same row, else on the list's first control.
+  function refocus(was) {
+    const label = was.getAttribute("aria-label");
+    const key = was.closest("tr")?.dataset.workspace;
+    const same = [...table.querySelectorAll("[aria-label]")].find((el) => el.getAttribute("aria-label") === label);
+    const row = [...table.querySelectorAll("tr")].find((tr) => tr.dataset.workspace === key);
+    const target = same ?? row?.querySelector("a, button") ?? table.querySelector("a, button") ?? main.querySelector("h1");
+    if (target.matches("h1")) target.tabIndex = -1;
+    target.focus({ preventScroll: true });
+  }
+
+  function workspaceTable() {
+    return h("table", {},
       h("caption", { class: "visually-hidden" }, all ? "Every user's workspaces" : "Your workspaces"),
       h("thead", {}, h("tr", {},
         all ? h("th", { scope: "col" }, "Owner") : null,
         ["Name", "Image", "Profile", "GPUs", "State", "Last activity", "Idle stop", "Actions"].map(
           (c) => h("th", { scope: "col" }, c)))),
-      h("tbody", {}, shown.map((w) => row(w)))));
+      h("tbody", {}, shown.map((w) => row(w))));
   }
 
   function row(w) {
@@ -98,17 +121,19 @@ export async function renderList(main, { all = false, signal }) {
   function idleCell(w) {
     if (w.state !== "running") return h("span", { class: "muted" }, w.idle_timeout === null ? "never" : `after ${duration(w.idle_timeout)} idle`);
     if (!w.cull_at) return h("span", {}, "never");
-    return time(w.cull_at, relative(w.cull_at));
+    return time(w.cull_at);
   }
 
   function actions(w, label) {
     const mine = w.owner === info.caller.name;
     const buttons = [];
-    if (w.state === "running") {
-      if (mine || info.caller.admin) buttons.push(h("a", { class: "button primary", href: w.url, "aria-label": `Connect to ${label}` }, "Connect"));
-      buttons.push(action("Stop", label, () => stop(w)));
+    const url = webUrl(w.url);
+    if (w.state === "running" && url && (mine || info.caller.admin)) {
+      buttons.push(h("a", { class: "button primary", href: url, "aria-label": `Connect to ${label}` }, "Connect"));
     }
     if (w.state === "pending") buttons.push(h("a", { class: "button", href: `#/progress/${enc(w.owner)}/${enc(w.name)}`, "aria-label": `Progress of ${label}` }, "Progress"));
+    // a start can be given up (the hub interrupts it), as a run can be ended
+    if (w.state === "running" || w.state === "pending") buttons.push(action("Stop", label, () => stop(w)));
     if (w.state === "stopped" || w.state === "failed") buttons.push(action("Start", label, () => start(w), "primary"));
     if (mine && !BUSY.has(w.state)) buttons.push(h("a", { class: "button", href: `#/edit/${enc(w.owner)}/${enc(w.name)}`, "aria-label": `Edit ${label}` }, "Edit"));
     if (!BUSY.has(w.state)) buttons.push(action("Delete", label, () => remove(w, label), "danger"));
@@ -119,21 +144,29 @@ export async function renderList(main, { all = false, signal }) {
     return h("button", { type: "button", class: kind, "aria-label": `${text} ${label}`, onclick: guarded(onclick) }, text);
   }
 
+  // One request per click; the button stays focusable meanwhile (aria-disabled,
+  // not disabled, which would drop the focus of a keyboard user, also when a
+  // confirmation is cancelled) and usable again after: an action refused, or
+  // cancelled, changes nothing that would redraw it.
   function guarded(fn) {
     return async (event) => {
-      event.currentTarget.disabled = true;
+      const button = event.currentTarget;
+      if (button.getAttribute("aria-disabled") === "true") return;
+      button.setAttribute("aria-disabled", "true");
       quickUntil = Date.now() + 30000;
       try {
         await fn();
       } catch (e) {
         showError(e);
       } finally {
+        button.removeAttribute("aria-disabled");
         await refresh(false).catch(showError);
       }
     };
   }
 
   function showError(e) {
+    if (signal.aborted) return;
     status.className = "status error";
     status.textContent = e instanceof ApiError ? e.message : String(e);
   }
@@ -171,9 +204,11 @@ export async function renderList(main, { all = false, signal }) {
     if (signal.aborted) return;
     if (reset) lastJSON = "";
     await load(null, false);
+    if (signal.aborted) return; // left meanwhile: no more polling
     if (!status.classList.contains("error")) status.textContent = "";
     // poll quickly while something is on its way, slowly otherwise (activity, idle times)
     const busy = shown.some((w) => BUSY.has(w.state)) || Date.now() < quickUntil;
+    clearTimeout(timer); // another refresh (an action's) may have set one meanwhile
     timer = setTimeout(() => refresh(false).catch(showError), busy ? 1500 : 30000);
   }
 
@@ -182,6 +217,11 @@ export async function renderList(main, { all = false, signal }) {
 }
 
 const enc = encodeURIComponent;
+
+// Relative times ("3 minutes ago") move on while the list stays the same.
+function refreshTimes(root) {
+  for (const t of root.querySelectorAll("time[datetime]")) t.textContent = relative(t.dateTime);
+}
 
 function filterForm(images, profiles, onChange) {
   let debounce;

@@ -1,7 +1,7 @@
 // A start, live: the hub's progress events until the workspace is ready (then
 // into it) or the start fails (then its cause, in the cluster's or the hub's words).
 
-import { ApiError, api, progress, ws } from "./api.js";
+import { ApiError, api, progress, webUrl, ws } from "./api.js";
 import { h, replace } from "./dom.js";
 
 // Creates made from this page and still in flight, by "owner/name": their
@@ -20,9 +20,10 @@ export async function renderProgress(main, { owner, name, signal }) {
     h("p", {}, h("a", { href: "#/" }, "Back to my workspaces")));
 
   const finish = (w) => {
-    if (w.state === "running") {
+    const url = webUrl(w.url);
+    if (w.state === "running" && url) {
       outcome.append(h("p", { class: "ok" }, "Ready. Opening the workspace…"));
-      location.assign(w.url);
+      location.assign(url);
     } else if (w.state === "failed") {
       failed(w.failure_reason ?? "the start failed");
     } else {
