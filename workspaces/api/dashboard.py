@@ -22,7 +22,7 @@ _TEMPLATES = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape
 # Everything the page loads comes from the service itself: no inline script,
 # no third-party host, nothing that could run text a user typed.
 CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'self'"
 )
 
