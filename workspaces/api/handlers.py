@@ -52,7 +52,7 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
             if auth.get_token(self, in_cookie=False):
                 raise ApiError(401, "unauthorized", "the token is not valid (expired or revoked?)")
             if self.get_secure_cookie(auth.cookie_name):
-                raise ApiError(401, "unauthorized", "a browser request that changes something needs the X-XSRFToken header (the _xsrf cookie's value)")
+                raise ApiError(401, "unauthorized", "a request a script makes with the browser's cookie (any method) needs the X-XSRFToken header (the _xsrf cookie's value)")
             raise ApiError(401, "unauthorized", "authenticate with a JupyterHub token: Authorization: token <token>")
         if not auth.check_scopes(auth.access_scopes, model):
             raise ApiError(403, "forbidden", f"this token may not use the workspaces service (needs {', '.join(sorted(auth.access_scopes))})")
