@@ -75,6 +75,12 @@ def verdict(policy: CullingPolicy, facts: WorkspaceFacts) -> Verdict:
     return Verdict("default", policy.default_timeout)
 
 
+def effective_timeout(policy: CullingPolicy, v: Verdict) -> float | None:
+    """The idle timeout the culler acts on; None when it never stops the workspace
+    (exempt, culling off, dry run)."""
+    return v.timeout if policy.enabled and not policy.dry_run else None
+
+
 def stop_time(policy: CullingPolicy, v: Verdict, started: str | None, last_activity: str | None) -> datetime | None:
     """When the culler stops a running workspace if nothing happens from now on
     (give or take one pass); None when it never will (exempt, culling off, dry run).
@@ -84,10 +90,11 @@ def stop_time(policy: CullingPolicy, v: Verdict, started: str | None, last_activ
     max_age whatever happens.
     """
     start = parse_time(started)
-    if v.timeout is None or not policy.enabled or policy.dry_run or start is None:
+    timeout = effective_timeout(policy, v)
+    if timeout is None or start is None:
         return None
     last = parse_time(last_activity) or start
-    when = max(last + timedelta(seconds=v.timeout), start + timedelta(seconds=policy.startup_grace))
+    when = max(last + timedelta(seconds=timeout), start + timedelta(seconds=policy.startup_grace))
     if policy.max_age is not None:
         when = min(when, start + timedelta(seconds=policy.max_age))
     return when

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..catalog import Catalog, ImageEntry, Profile
 from ..config import CullingPolicy
-from ..culling import Verdict, WorkspaceFacts, stop_time, verdict
+from ..culling import WorkspaceFacts, effective_timeout, stop_time, verdict
 from ..spec import WorkspaceSpec
 
 STATES = ("pending", "running", "stopping", "stopped", "failed")
@@ -44,10 +44,6 @@ def gpus_of(spec: dict[str, Any], catalog: Catalog) -> int:
     return profile.gpu.count if profile else 0
 
 
-def idle_timeout(policy: CullingPolicy, v: Verdict) -> float | None:
-    return v.timeout if policy.enabled and not policy.dry_run else None
-
-
 def workspace(
     user: dict[str, Any], server: dict[str, Any], remembered: dict[str, Any], catalog: Catalog, policy: CullingPolicy
 ) -> dict[str, Any]:
@@ -73,7 +69,7 @@ def workspace(
         "created": remembered.get("created"),
         "started": server.get("started"),
         "last_activity": server.get("last_activity"),
-        "idle_timeout": idle_timeout(policy, cull),
+        "idle_timeout": effective_timeout(policy, cull),
         "cull_at": stops.isoformat().replace("+00:00", "Z") if stops else None,
     }
 
@@ -124,6 +120,6 @@ def profile_json(profile: Profile, admin: bool = False, policy: CullingPolicy | 
             shm_size=profile.shm_size,
             node_selector=dict(profile.node_selector),
             tolerations=[t.model_dump(exclude_none=True, by_alias=True) for t in profile.tolerations],
-            idle_timeout=idle_timeout(policy, verdict(policy, facts)) if policy else None,
+            idle_timeout=effective_timeout(policy, verdict(policy, facts)) if policy else None,
         )
     return out
