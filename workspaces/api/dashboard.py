@@ -42,15 +42,15 @@ class DashboardHandler(HubOAuthenticated, web.RequestHandler):
 
     @web.authenticated
     def get(self) -> None:
-        user = self.current_user
         hub_prefix = os.environ.get("JUPYTERHUB_BASE_URL", "/").rstrip("/") + "/hub/"
+        xsrf = self.xsrf_token
         self.finish(
             _TEMPLATES.get_template("dashboard.html").render(
                 prefix=self.prefix,
-                static=lambda name: self.static_url(name),
+                static=self.static_url,
                 hub_prefix=hub_prefix,
-                user=user["name"],
-                xsrf=self.xsrf_token.decode() if isinstance(self.xsrf_token, bytes) else self.xsrf_token,
+                user=self.current_user["name"],
+                xsrf=xsrf.decode() if isinstance(xsrf, bytes) else xsrf,
             )
         )
 

@@ -156,9 +156,11 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
         expect_ok(answer)
         return answer.body
 
-    async def workspace(self, owner: str, name: str) -> dict[str, Any]:
+    async def workspace(self, owner: str, name: str, user: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The workspace as the API shows it; ``user``: the owner's hub model, when the handler has it."""
         server = await self.server(owner, name)
-        return workspace(await self.owner_groups(owner), server, self.service.state.get(owner, name), self.catalog, self.settings_.culling)
+        user = user or await self.owner_groups(owner)
+        return workspace(user, server, self.service.state.get(owner, name), self.catalog, self.settings_.culling)
 
     async def owner_groups(self, owner: str) -> dict[str, Any]:
         """The owner's name and groups (culling rules may match groups): the caller's own, or asked of the hub."""
@@ -314,7 +316,7 @@ class WorkspacesHandler(APIHandler):
         if not (server.get("ready") or server.get("pending")):
             # a new workspace, or the same create again after a refused start (429): start it
             await self.service.start(self, owner, name, None)
-        self.send(await self.workspace(owner, name), 201 if created else 200)
+        self.send(await self.workspace(owner, name, user), 201 if created else 200)
 
     @staticmethod
     def _same_or_conflict(owner: str, name: str, existing: dict[str, Any], options: dict[str, Any]) -> None:
@@ -366,7 +368,7 @@ class WorkspaceHandler(APIHandler):
         else:
             expect_ok(await self.hub_call("PATCH", route, json_body={"user_options": options}))
             self.service.state.update(owner, name, next_spec=None)
-        self.send(await self.workspace(owner, name))
+        self.send(await self.workspace(owner, name, user))
 
     async def delete(self, owner: str, name: str) -> None:
         await self.server(owner, name)
