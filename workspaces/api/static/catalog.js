@@ -2,7 +2,7 @@
 // profiles, read-only, with the rules behind them.
 
 import { ApiError, api, getInfo } from "./api.js";
-import { announce, clearErrorOnChange, clearErrors, confirmDialog, duration, fieldError, h, replace } from "./dom.js";
+import { announce, clearErrorOnChange, clearErrors, confirmDialog, duration, h, replace, showFieldErrors } from "./dom.js";
 import { kindIcon } from "./list.js";
 
 const KINDS = ["jupyterlab", "vscode", "rstudio"];
@@ -171,16 +171,8 @@ export async function renderCatalog(main, { signal }) {
         await onSave(body);
       } catch (e) {
         if (!(e instanceof ApiError)) throw e;
-        const unplaced = [];
-        for (const f of e.fields) {
-          const input = form.querySelector(`[name="${CSS.escape(f.path)}"]`) ?? form.querySelector(`[name="${CSS.escape(f.path.split(".")[0])}"]`);
-          if (input) fieldError(input, f.message);
-          else unplaced.push(f.path ? `${f.path}: ${f.message}` : f.message);
-        }
-        if (!e.fields.length || unplaced.length) {
-          formError.textContent = unplaced.length ? unplaced.join("; ") : e.message;
-          formError.hidden = false;
-        }
+        showFieldErrors(e, formError, (path) =>
+          form.querySelector(`[name="${CSS.escape(path)}"]`) ?? form.querySelector(`[name="${CSS.escape(path.split(".")[0])}"]`));
       }
     });
     return form;

@@ -91,6 +91,22 @@ export function clearErrorOnChange(form) {
   form.addEventListener("input", clear, { capture: true });
 }
 
+// An API error's fields next to their controls (fieldFor(path) finds one, or
+// null); what has no control here, or the message when no field is named, in
+// the form's message box.
+export function showFieldErrors(error, formError, fieldFor) {
+  const unplaced = [];
+  for (const f of error.fields) {
+    const target = fieldFor(f.path);
+    if (target) fieldError(target, f.message);
+    else unplaced.push(f.path ? `${f.path}: ${f.message}` : f.message);
+  }
+  if (!error.fields.length || unplaced.length) {
+    formError.textContent = unplaced.length ? unplaced.join("; ") : error.message;
+    formError.hidden = false;
+  }
+}
+
 export function clearErrors(root) {
   root.querySelectorAll(".field-error").forEach((p) => p.remove());
   root.querySelectorAll("[aria-invalid]").forEach((el) => el.removeAttribute("aria-invalid"));

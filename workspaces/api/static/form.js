@@ -4,7 +4,7 @@
 
 import { ApiError, api, getInfo, ws } from "./api.js";
 import { startedHere } from "./progress.js";
-import { announce, clearErrorOnChange, clearErrors, fieldError, h, replace } from "./dom.js";
+import { announce, clearErrorOnChange, clearErrors, fieldError, h, replace, showFieldErrors } from "./dom.js";
 import { kindIcon } from "./list.js";
 
 // JupyterHub's safe slug: what the hub accepts as a server name.
@@ -193,16 +193,7 @@ export async function renderForm(main, { owner, name, query = new URLSearchParam
       formError.hidden = false;
       return;
     }
-    const unplaced = [];
-    for (const f of e.fields) {
-      const target = fieldFor(f.path);
-      if (target) fieldError(target, f.message);
-      else unplaced.push(`${f.path}: ${f.message}`);
-    }
-    if (!e.fields.length || unplaced.length) {
-      formError.textContent = unplaced.length ? unplaced.join("; ") : e.message;
-      formError.hidden = false;
-    }
+    showFieldErrors(e, formError, fieldFor);
     // where a keyboard user fixes it: the first field in error (in a group of
     // cards, its chosen card), else the form's message
     const invalid = form.querySelector("[aria-invalid]");
