@@ -125,7 +125,9 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         self._stale_pod_uid: str | None = None  # a pod from before this start, not to be judged
         self._creating: asyncio.Future | None = None  # the pod create request in flight
         self._use_workspace_names()
-        self.storage_class = settings.storage_class or ""
+        # None leaves storageClassName out, so the cluster's default class applies;
+        # "" would ask for no class at all (only a pre-provisioned volume could bind)
+        self.storage_class = settings.storage_class
         self.storage_access_modes = list(settings.storage_access_modes)
         self.storage_pvc_ensure = True
         # everything the product made can be found by label; KubeSpawner

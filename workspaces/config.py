@@ -222,7 +222,11 @@ class KubernetesSettings(Model):
         description="Profile namespaces have Istio sidecar injection: give each workspace a Service "
         "and wait for its sidecar, so the proxy reaches the server through the mesh.",
     )
-    storage_class: str | None = Field(None, description="StorageClass of workspace PVCs; none: the cluster default.")
+    storage_class: str | None = Field(
+        None,
+        description="StorageClass of workspace PVCs; null: the cluster's default class; "
+        "'' (empty): no class, for pre-provisioned volumes only.",
+    )
     storage_access_modes: list[Literal["ReadWriteOnce", "ReadWriteOncePod", "ReadWriteMany"]] = Field(
         default_factory=lambda: ["ReadWriteOnce"], min_length=1
     )

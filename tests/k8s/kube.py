@@ -107,6 +107,22 @@ def run(body: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(go())
 
 
+def manifests(config_file: Path, spec: dict[str, Any], **kwargs: Any) -> tuple[dict, dict]:
+    """The pod and PVC a workspace with ``spec`` would get, as the JSON sent to the API server."""
+
+    async def go():
+        from kubernetes_asyncio.client import ApiClient
+
+        s = make_spawner(config_file, "http://127.0.0.1:1", **kwargs)
+        s.apply_spec(spec)
+        pod = await s.get_pod_manifest()
+        pvc = s.get_pvc_manifest()
+        async with ApiClient() as client:
+            return client.sanitize_for_serialization(pod), client.sanitize_for_serialization(pvc)
+
+    return asyncio.run(go())
+
+
 async def start(config_file: Path, api_url: str, spec: dict[str, Any], **kwargs: Any):
     """Start a workspace; returns its spawner."""
     s = make_spawner(config_file, api_url, **kwargs)

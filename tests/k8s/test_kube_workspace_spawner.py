@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import re
 import uuid
@@ -16,26 +15,12 @@ from spawner.kubernetes import object_name, workspace_labels
 
 from ..support.k8s_apiserver import ApiServerThread
 from ..support.kubeflow_objects import contributor, profile
-from .kube import DNS_LABEL, GPU_PROFILE, SCHEMA_VERSIONS, assert_valid_objects, make_spawner, run, start, write_config
+from .kube import DNS_LABEL, GPU_PROFILE, SCHEMA_VERSIONS, assert_valid_objects, manifests, run, start, write_config
 
 
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory) -> Path:
     return write_config(tmp_path_factory.mktemp("kube"), storage_class="fast")
-
-
-def manifests(config_file: Path, spec: dict) -> tuple[dict, dict]:
-    async def go():
-        from kubernetes_asyncio.client import ApiClient
-
-        s = make_spawner(config_file, "http://127.0.0.1:1")
-        s.apply_spec(spec)
-        pod = await s.get_pod_manifest()
-        pvc = s.get_pvc_manifest()
-        async with ApiClient() as client:
-            return client.sanitize_for_serialization(pod), client.sanitize_for_serialization(pvc)
-
-    return asyncio.run(go())
 
 
 GPU_SPEC = {"image": "cuda", "profile": "gpu-big", "storage": "20Gi"}
