@@ -39,13 +39,12 @@ from workspaces.spec import ResolvedSpec
 
 from .base import WorkspaceSpawnerMixin, WorkspaceSpawnFailed
 from workspaces.kubeflow import NamespaceRefused, check_namespace
-from workspaces.naming import MAX_NAME, template_namespace, workspace_name
+from workspaces.naming import NAME_PREFIX, label_value, object_name, template_namespace
 from .pod_failures import PodFailure, pod_failure
 from .references import Namespace, Refused, check_volumes, pod_default_labels
 from .reflectors import POD_LABELS, WorkspaceEventReflector, WorkspacePodReflector
 
 LABEL_PREFIX = "workspaces.jupyter.org"
-NAME_PREFIX = "ws-"
 # API answers worth another try: the server is busy or briefly failing
 RETRYABLE = {429, 500, 502, 503, 504}
 # Istio: the server must not start before its sidecar can carry the hub's requests.
@@ -56,16 +55,6 @@ ISTIO_ANNOTATIONS = {
 }
 
 T = TypeVar("T")
-
-
-def object_name(user: str, server: str) -> str:
-    """The pod and PVC name of a workspace: collision-free, DNS-1123, at most 63 characters."""
-    return NAME_PREFIX + workspace_name(user, server, MAX_NAME - len(NAME_PREFIX))
-
-
-def label_value(value: str) -> str:
-    """A label value (at most 63 characters of [a-z0-9-], never empty) naming ``value``."""
-    return workspace_name(value, "", MAX_NAME) or "none"
 
 
 def workspace_labels(user: str, server: str, image: str, profile: str) -> dict[str, str]:

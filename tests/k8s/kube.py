@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -66,17 +67,40 @@ def write_config(root: Path, **kubernetes: Any) -> Path:
     return path
 
 
+def use_cluster(api: Any) -> None:
+    """Make the spawners made next speak to ``api`` with the identity it gives.
+
+    KubeSpawner loads $KUBECONFIG into the client's global configuration,
+    once per API host (``load_config`` is cached); so the file gets the
+    identity of ``api`` (the hub's ServiceAccount on the test cluster) and the
+    cache is cleared.
+    """
+    from kubespawner.clients import load_config
+
+    Path(os.environ["KUBECONFIG"]).write_text(yaml.safe_dump(api.kubeconfig()))
+    load_config.cache_clear()
+
+
 def make_spawner(
     config_file: Path,
-    api_url: str,
+    api: Any,
     user: str = "alice@example.com",
     server: str = "train",
     groups: tuple[str, ...] = (),
     **traits: Any,
 ):
-    """A KubeWorkspaceSpawner as the hub would make it (call inside a running event loop)."""
+    """A KubeWorkspaceSpawner as the hub would make it (call inside a running event loop).
+
+    ``api``: the test cluster or the stand-in (anything with ``url`` and
+    ``kubeconfig()``), or a bare URL where nothing is requested.
+    """
     from spawner.kubernetes import KubeWorkspaceSpawner
 
+    if isinstance(api, str):
+        api_url = api
+    else:
+        use_cluster(api)
+        api_url = api.url
     config = Config()
     config.KubeWorkspaceSpawner.workspaces_config = str(config_file)
     config.KubeWorkspaceSpawner.k8s_api_host = api_url
@@ -107,20 +131,31 @@ def run(body: Callable[[], Awaitable[T]]) -> T:
     return asyncio.run(go())
 
 
-def manifests(config_file: Path, spec: dict[str, Any], **kwargs: Any) -> tuple[dict, dict]:
-    """The pod and PVC a workspace with ``spec`` would get, as the JSON sent to the API server."""
+def workspace_objects(config_file: Path, spec: dict[str, Any], **kwargs: Any) -> dict[str, dict]:
+    """The pod, PVC and Service a workspace with ``spec`` would get, as the JSON sent to the API server."""
 
     async def go():
         from kubernetes_asyncio.client import ApiClient
+        from kubespawner.objects import make_owner_reference
 
         s = make_spawner(config_file, "http://127.0.0.1:1", **kwargs)
         s.apply_spec(spec)
-        pod = await s.get_pod_manifest()
-        pvc = s.get_pvc_manifest()
+        made = {
+            "pods": await s.get_pod_manifest(),
+            "persistentvolumeclaims": s.get_pvc_manifest(),
+            # owned by its pod; the uid is the pod's once it exists
+            "services": s.get_service_manifest(make_owner_reference(s.pod_name, str(uuid.uuid4())), s.port),
+        }
         async with ApiClient() as client:
-            return client.sanitize_for_serialization(pod), client.sanitize_for_serialization(pvc)
+            return {kind: client.sanitize_for_serialization(obj) for kind, obj in made.items()}
 
     return asyncio.run(go())
+
+
+def manifests(config_file: Path, spec: dict[str, Any], **kwargs: Any) -> tuple[dict, dict]:
+    """The pod and PVC a workspace with ``spec`` would get, as the JSON sent to the API server."""
+    objects = workspace_objects(config_file, spec, **kwargs)
+    return objects["pods"], objects["persistentvolumeclaims"]
 
 
 async def start(config_file: Path, api_url: str, spec: dict[str, Any], **kwargs: Any):
