@@ -47,11 +47,22 @@ from .reflectors import POD_LABELS, WorkspaceEventReflector, WorkspacePodReflect
 LABEL_PREFIX = "workspaces.jupyter.org"
 # API answers worth another try: the server is busy or briefly failing
 RETRYABLE = {429, 500, 502, 503, 504}
+
+
+def literal(text: str) -> str:
+    """``text`` as it must be given to KubeSpawner to reach the object unchanged.
+
+    KubeSpawner expands ``{username}``-style fields with str.format in labels,
+    annotations, volumes and volume mounts; text from users and from the cluster
+    is no template, so its braces are doubled.
+    """
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 # Istio: the server must not start before its sidecar can carry the hub's requests.
-# (Braces doubled: KubeSpawner expands {username}-style fields in annotations.)
 ISTIO_ANNOTATIONS = {
     "sidecar.istio.io/inject": "true",
-    "proxy.istio.io/config": json.dumps({"holdApplicationUntilProxyStarts": True}).replace("{", "{{").replace("}", "}}"),
+    "proxy.istio.io/config": literal(json.dumps({"holdApplicationUntilProxyStarts": True})),
 }
 
 T = TypeVar("T")
@@ -422,7 +433,7 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
             if spec.pod_defaults:
                 found = await self._list_pod_defaults()
                 labels = pod_default_labels(spec.pod_defaults, found, where, self.extra_labels)
-                self.extra_labels = {**labels, **self.extra_labels}
+                self.extra_labels = {**{key: literal(value) for key, value in labels.items()}, **self.extra_labels}
         except Refused as e:
             raise WorkspaceSpawnFailed(str(e), reason="spec", status_code=400) from None
 
@@ -500,7 +511,8 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
             volumes.append({"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": profile.shm_size}})
             mounts.append({"name": "dshm", "mountPath": "/dev/shm"})
         for i, volume in enumerate(resolved.spec.volumes):
-            volumes.append({"name": f"data-{i}", "persistentVolumeClaim": {"claimName": volume.claim, "readOnly": volume.read_only}})
-            mounts.append({"name": f"data-{i}", "mountPath": volume.mount_path, "readOnly": volume.read_only})
+            claim = {"claimName": literal(volume.claim), "readOnly": volume.read_only}
+            volumes.append({"name": f"data-{i}", "persistentVolumeClaim": claim})
+            mounts.append({"name": f"data-{i}", "mountPath": literal(volume.mount_path), "readOnly": volume.read_only})
         self.volumes = volumes
         self.volume_mounts = mounts
