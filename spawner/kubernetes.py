@@ -79,6 +79,11 @@ def workspace_labels(user: str, server: str, image: str, profile: str) -> dict[s
     }
 
 
+def _event_namespace(event: dict[str, Any]) -> str | None:
+    # an event lives in the namespace of the object it is about
+    return event["involvedObject"].get("namespace") or event["metadata"].get("namespace")
+
+
 class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
     """KubeSpawner with the workspace spec, catalog and profiles."""
 
@@ -175,6 +180,18 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
             omit_namespace=True,
             replace=replace,
         )
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        """The events of this workspace's pod since the start began.
+
+        KubeSpawner matches events by pod name alone, which a per-namespace watch
+        makes enough; from the cluster-wide watch, a pod of the same name in
+        another namespace (anyone may make one) would feed its events into this
+        start's progress and failure checks. The namespace is checked here, the
+        pod's uid by the failure check, once the pod is known.
+        """
+        return [e for e in super().events if _event_namespace(e) == self.namespace]
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
