@@ -5,7 +5,8 @@ image and pull policy from the catalog entry, requests and limits, the GPU
 vendor resource, node selector and tolerations from the profile, one PVC per
 workspace mounted as home (kept on stop, deleted with the workspace), a
 memory-backed /dev/shm, data volumes and Kubeflow PodDefaults named in the
-spec, and names and labels that identify the workspace.
+spec, names and labels that identify the workspace, and security contexts that
+meet Pod Security "restricted" (:mod:`spawner.pod_security`).
 
 Where a workspace goes: with ``kubernetes.kubeflow``, its owner's profile
 namespace or a contributor namespace named in the spec; else one namespace per
@@ -37,6 +38,7 @@ from traitlets import Bool, Float, default
 from workspaces.catalog import Affinity
 from workspaces.spec import ResolvedSpec
 
+from . import pod_security
 from .base import WorkspaceSpawnerMixin, WorkspaceSpawnFailed
 from workspaces.kubeflow import NamespaceRefused, check_namespace
 from workspaces.naming import NAME_PREFIX, label_value, object_name, template_namespace
@@ -121,6 +123,20 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
     def _default_cmd(self) -> list[str]:
         # as zero-to-jupyterhub does: the image's own CMD would drop the hub's arguments
         return ["jupyterhub-singleuser"]
+
+    # Pod Security "restricted" by default (spawner.pod_security); KubeSpawner
+    # already forbids privilege escalation (allow_privilege_escalation=False).
+    @default("pod_security_context")
+    def _default_pod_security_context(self) -> dict[str, Any]:
+        return pod_security.pod_context()
+
+    @default("container_security_context")
+    def _default_container_security_context(self) -> dict[str, Any]:
+        return pod_security.container_context()
+
+    @default("fs_gid")
+    def _default_fs_gid(self) -> int:
+        return pod_security.GROUP  # a new volume's files belong to jovyan's group: the home is writable
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
