@@ -35,7 +35,7 @@ from kubespawner import KubeSpawner
 from kubespawner.objects import make_namespace
 from traitlets import Bool, Float, default
 
-from workspaces.catalog import Affinity
+from workspaces.catalog import Affinity, ImageEntry, ImageSecurity
 from workspaces.spec import ResolvedSpec
 
 from . import pod_security
@@ -146,6 +146,8 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         self._stale_pod_uid: str | None = None  # a pod from before this start, not to be judged
         self._creating: asyncio.Future | None = None  # the pod create request in flight
         self._use_workspace_names()
+        # the security contexts as configured, to which each start adds what its image needs
+        self._security_contexts = (self.pod_security_context, self.container_security_context)
         # None leaves storageClassName out, so the cluster's default class applies;
         # "" would ask for no class at all (only a pre-provisioned volume could bind)
         self.storage_class = settings.storage_class
@@ -502,6 +504,17 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         self.pod_anti_affinity_required = terms(anti.requiredDuringSchedulingIgnoredDuringExecution) if anti else []
         self.pod_anti_affinity_preferred = terms(anti.preferredDuringSchedulingIgnoredDuringExecution) if anti else []
 
+    def _apply_image_security(self, image: ImageEntry) -> None:
+        pod, container = self._security_contexts
+        if callable(pod) or callable(container):
+            if image.security != ImageSecurity():
+                self.log.warning(
+                    "Image %s needs %s, which is not added to security contexts configured as callables",
+                    image.id, image.security.needs(),
+                )
+            return
+        self.pod_security_context, self.container_security_context = pod_security.for_image(pod, container, image.security)
+
     async def load_user_options(self) -> None:
         """The workspace spec replaces KubeSpawner's profile_list (and its own
         meaning of the ``profile`` option): apply_spec has already applied it."""
@@ -533,6 +546,7 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
             for t in profile.tolerations
         ]
         self._apply_affinity(profile.affinity)
+        self._apply_image_security(image)
         labels = workspace_labels(self.user.name, self.name, image.id, profile.id)
         self.extra_labels = labels
         self.storage_extra_labels = labels

@@ -65,7 +65,23 @@ def _memory(value: Any) -> Any:
     return str(value)
 
 
+_CAPABILITY = re.compile(r"^[A-Z][A-Z0-9_]*$")
+
+
+def _capability(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    if value.upper().startswith("CAP_"):
+        raise ValueError(f"write {value[4:]!r}: capability names go without CAP_")
+    if value == "ALL":
+        raise ValueError("ALL would add every capability; name the ones the image needs")
+    if not _CAPABILITY.match(value):
+        raise ValueError(f"{value!r} is not a Linux capability name such as NET_ADMIN or SYS_PTRACE")
+    return value
+
+
 Id = Annotated[str, BeforeValidator(_id)]
+Capability = Annotated[str, BeforeValidator(_capability)]
 Cpu = Annotated[float | None, BeforeValidator(_cpu)]
 Memory = Annotated[str | None, BeforeValidator(_memory)]
 
@@ -102,6 +118,34 @@ class LocalRuntime(Model):
         return [python, "-m", "jupyterhub.singleuser"]
 
 
+class ImageSecurity(Model):
+    """What an image needs beyond Pod Security "restricted" (Kubernetes backend).
+
+    Workspaces run as uid 1000 without root, capabilities or privilege
+    escalation, which namespaces that enforce "restricted" require. An image
+    that cannot work so says what it needs here; only its pods get more, and
+    a namespace whose Pod Security level forbids that refuses them.
+    """
+
+    run_as_root: bool = Field(
+        False,
+        description="The server starts as root (uid 0, gid 0), e.g. to switch users itself; "
+        "allowed by Pod Security 'baseline', not 'restricted'.",
+    )
+    capabilities: list[Capability] = Field(
+        default_factory=list,
+        description="Linux capabilities the container adds, e.g. [SYS_PTRACE]; all others stay dropped. "
+        "'restricted' allows only NET_BIND_SERVICE.",
+    )
+
+    def needs(self) -> str:
+        """In words, for messages: 'to run as root and the capabilities SYS_PTRACE'."""
+        parts = ["to run as root"] if self.run_as_root else []
+        if self.capabilities:
+            parts.append("the capabilities " + ", ".join(self.capabilities))
+        return " and ".join(parts) or 'nothing beyond Pod Security "restricted"'
+
+
 class ImageEntry(Model):
     id: Id
     display_name: str = Field(min_length=1)
@@ -115,6 +159,9 @@ class ImageEntry(Model):
     deprecated: Annotated[str | None, BeforeValidator(_deprecation)] = None
     pull_policy: PullPolicy = "IfNotPresent"
     local: LocalRuntime | None = Field(None, description="How the local backend runs it; none: unavailable there.")
+    security: ImageSecurity = Field(
+        ImageSecurity(), description="What it needs beyond Pod Security 'restricted' (Kubernetes backend)."
+    )
 
     def allows(self, groups: Iterable[str]) -> bool:
         return not self.groups or bool(set(self.groups) & set(groups))

@@ -53,17 +53,19 @@ GPU_PROFILE = {
 }
 
 
-def write_config(root: Path, **kubernetes: Any) -> Path:
-    """A workspaces.yaml with the test catalog, a GPU profile and these kubernetes settings."""
+def write_config(root: Path, images: tuple[dict[str, Any], ...] = (), **kubernetes: Any) -> Path:
+    """A workspaces.yaml with the test catalog (and ``images``), a GPU profile and these kubernetes settings."""
     root.mkdir(parents=True, exist_ok=True)
     profiles = yaml.safe_load((DATA / "profiles.yaml").read_text())
     profiles["profiles"].append(GPU_PROFILE)
     (root / "profiles.yaml").write_text(yaml.safe_dump(profiles))
+    suffix = uuid.uuid4().hex[:6]
+    catalog = yaml.safe_load((DATA / "catalog.yaml").read_text())
+    catalog["images"] += images
+    (root / f"catalog-{suffix}.yaml").write_text(yaml.safe_dump(catalog))
     kubernetes.setdefault("namespace", f"ws-{uuid.uuid4().hex[:6]}")
-    path = root / f"workspaces-{uuid.uuid4().hex[:6]}.yaml"
-    path.write_text(
-        yaml.safe_dump({"catalog": str(DATA / "catalog.yaml"), "profiles": "profiles.yaml", "kubernetes": kubernetes})
-    )
+    path = root / f"workspaces-{suffix}.yaml"
+    path.write_text(yaml.safe_dump({"catalog": f"catalog-{suffix}.yaml", "profiles": "profiles.yaml", "kubernetes": kubernetes}))
     return path
 
 

@@ -94,6 +94,7 @@ def image_json(image: ImageEntry, backend: str, admin: bool) -> dict[str, Any]:
             hidden=image.hidden,
             pull_policy=image.pull_policy,
             local=image.local.model_dump(exclude_none=True) if image.local else None,
+            security=image.security.model_dump(),
         )
     return out
 
