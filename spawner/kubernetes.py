@@ -44,6 +44,7 @@ from workspaces.kubeflow import NamespaceRefused, check_namespace
 from workspaces.naming import NAME_PREFIX, label_value, object_name, template_namespace
 from .pod_failures import PodFailure, pod_failure
 from .references import Namespace, Refused, check_volumes, pod_default_labels
+from .refusals import is_refusal, refusal
 from .reflectors import POD_LABELS, WorkspaceEventReflector, WorkspacePodReflector
 
 LABEL_PREFIX = "workspaces.jupyter.org"
@@ -338,12 +339,25 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         # a busy or briefly failing API server deserves another try as well.
         # Shielded: a start cancelled meanwhile must not lose track of a pod being made.
         self._creating = asyncio.ensure_future(
-            self._retry_on_busy(super()._make_create_pod_request(pod, request_timeout))
+            self._unless_refused("pod", self._retry_on_busy(super()._make_create_pod_request(pod, request_timeout)))
         )
         return await asyncio.shield(self._creating)
 
     async def _make_create_pvc_request(self, pvc: Any, request_timeout: float) -> bool:
-        return await self._retry_on_busy(super()._make_create_pvc_request(pvc, request_timeout))
+        return await self._unless_refused(
+            "storage", self._retry_on_busy(super()._make_create_pvc_request(pvc, request_timeout))
+        )
+
+    async def _unless_refused(self, what: str, request: Awaitable[bool]) -> bool:
+        """A create the API server refuses (4xx) ends the start with the server's words."""
+        try:
+            return await request
+        except ApiException as e:
+            if not is_refusal(e):
+                raise
+            failure = refusal(what, e, self.resolved_spec.image if self.resolved_spec else None)
+            self.log.warning("Start of %s refused: %s", self._log_name, failure.jupyterhub_message)
+            raise failure from None
 
     async def _make_delete_pod_request(self, *args: Any, **kwargs: Any) -> bool:
         return await self._retry_on_busy(super()._make_delete_pod_request(*args, **kwargs))
