@@ -344,9 +344,29 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         return await asyncio.shield(self._creating)
 
     async def _make_create_pvc_request(self, pvc: Any, request_timeout: float) -> bool:
-        return await self._unless_refused(
-            "storage", self._retry_on_busy(super()._make_create_pvc_request(pvc, request_timeout))
-        )
+        return await self._unless_refused("storage", self._retry_on_busy(self._create_claim(pvc, request_timeout)))
+
+    async def _create_claim(self, pvc: Any, request_timeout: float) -> bool:
+        """KubeSpawner's create, except that a claim of the same name still being deleted is never taken.
+
+        KubeSpawner takes a 409 to mean the claim is there to use. Right
+        after a delete it may be Terminating (pvc-protection holds it while a
+        pod still mounts it): a pod made now would wait for a claim that is
+        about to vanish. So a workspace's first start reads the claim back and
+        waits for a terminating one to go (exponential_backoff asks again).
+        """
+        if not await super()._make_create_pvc_request(pvc, request_timeout):
+            return False
+        try:
+            claim = await self.api.read_namespaced_persistent_volume_claim(pvc.metadata.name, self.namespace)
+        except ApiException as e:
+            if e.status == 404:
+                return False  # it finished going meanwhile: create it anew
+            raise
+        if claim.metadata.deletion_timestamp is not None:
+            self.log.info("Claim %s/%s is still being deleted; waiting to create it anew", self.namespace, pvc.metadata.name)
+            return False
+        return True
 
     async def _unless_refused(self, what: str, request: Awaitable[bool]) -> bool:
         """A create the API server refuses (4xx) ends the start with the server's words."""

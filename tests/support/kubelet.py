@@ -241,6 +241,8 @@ class Kubelet(Simulated):
         self.processes: dict[str, PodProcess] = {}
         self.claims: dict[tuple[str, str], str] = {}  # (namespace, claim) -> volume name
         self.probe_interval = 0.05
+        # seconds a container without a process (status mode) takes to stop, within its grace period
+        self.stop_delay = 0.0
 
     async def setup(self) -> None:
         self.api = Api(self.plane)
@@ -322,11 +324,14 @@ class Kubelet(Simulated):
     async def _finish_deletion(self, pod: dict[str, Any]) -> None:
         """Stop the containers within the grace period, then remove the pod for good."""
         meta = pod["metadata"]
+        grace = meta.get("deletionGracePeriodSeconds")
+        grace = DEFAULT_GRACE if grace is None else float(grace)
         pp = self.processes.get(meta["uid"])
         if pp is not None and not pp.deleted:
             pp.deleted = True
-            grace = meta.get("deletionGracePeriodSeconds")
-            await self._terminate(pp, max(1.0, DEFAULT_GRACE if grace is None else float(grace)))
+            await self._terminate(pp, max(1.0, grace))
+        elif pp is None:
+            await asyncio.sleep(min(self.stop_delay, grace))
         await self.api.request(
             "DELETE", path("pods", meta["namespace"], meta["name"]),
             {"apiVersion": "v1", "kind": "DeleteOptions", "gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}},
