@@ -15,8 +15,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -32,6 +32,8 @@ from ..catalog import CatalogStore, ImageEntry, raw_images, validate_images
 from ..catalog_edits import apply_edits, read_edits, write_edits
 from ..config import load_config
 from ..errors import ConfigError, Issue, issues_from_pydantic
+from ..naming import object_name
+from ..quantity import memory_bytes
 from ..spec import SpecError, resolve_spec
 from . import dashboard
 from . import handlers as h
@@ -232,7 +234,49 @@ class WorkspacesService:
         self.log.info("%s: %s image %s", handler.caller.get("name"), action, image_id or entry["id"])
         return self.catalog_store.current().image(image_id or entry["id"])
 
-    # -- namespaces -------------------------------------------------------------------
+    # -- the cluster ---------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def cluster(self, what: str) -> AsyncIterator[Any]:
+        """A Kubernetes API client; a cluster that fails to answer is a 502, not the caller's fault."""
+        from .kube import api_client
+
+        try:
+            async with await api_client() as client:
+                yield client
+        except ApiError:
+            raise
+        except Exception as e:  # no kubeconfig, RBAC, the API server down
+            self.log.error("Cannot %s: %s", what, e)
+            raise ApiError(502, "hub_error", f"the cluster did not answer: {type(e).__name__}") from None
+
+    async def keep_storage(self, owner: str, name: str, running: dict[str, Any], options: dict[str, Any]) -> None:
+        """Refuse a new size for a workspace whose volume exists (Kubernetes backend).
+
+        The PVC is made at the first start, which also records the namespace in
+        the spec, and is reused as it is, so a new size would be silently ignored.
+        An update that leaves the size out keeps it. A workspace whose volume was
+        never made (its start refused, say, by a storage quota) may change it.
+        """
+        namespace = running.get("namespace")
+        if not namespace:
+            return  # never started: nothing made yet
+        if "storage" in running and "storage" not in options:
+            options["storage"] = running["storage"]
+        default = self.settings.storage.default_size
+        wanted = options.get("storage", default)
+        if memory_bytes(wanted) == memory_bytes(running.get("storage", default)):
+            return
+        from .kube import claim_size
+
+        async with self.cluster("read the workspace's PersistentVolumeClaim") as client:
+            size = await claim_size(client, namespace, object_name(owner, name))
+        if size is not None and memory_bytes(size) != memory_bytes(wanted):
+            issue = Issue(
+                "spec.storage",
+                f"the volume of an existing workspace keeps its size ({size}); for another size, create a new workspace",
+            )
+            raise ApiError(400, "invalid_spec", str(issue), [issue])
 
     async def namespaces_for(self, caller: dict[str, Any]) -> list[dict[str, str]]:
         settings = self.settings
@@ -246,14 +290,9 @@ class WorkspacesService:
         if not k8s.kubeflow:
             return [{"name": k8s.namespace, "role": "member"}]
         from ..kubeflow import allowed_namespaces
-        from .kube import api_client
 
-        try:
-            async with await api_client() as client:
-                found = await allowed_namespaces(client, caller["name"])
-        except Exception as e:  # no kubeconfig, RBAC, the API server down: the cluster's problem, not the caller's
-            self.log.error("Cannot list Kubeflow namespaces: %s", e)
-            raise ApiError(502, "hub_error", f"the cluster did not answer: {type(e).__name__}") from None
+        async with self.cluster("list Kubeflow namespaces") as client:
+            found = await allowed_namespaces(client, caller["name"])
         return [{"name": a.namespace, "role": a.role} for a in found]
 
 

@@ -355,6 +355,8 @@ class WorkspaceHandler(APIHandler):
             raise ApiError(400, "invalid_spec", str(issue), [issue])
         if running.get("namespace") and "namespace" not in options:
             options["namespace"] = running["namespace"]
+        if self.settings_.backend == "kubernetes":
+            await self.service.keep_storage(owner, name, running, options)
         route = path("users", owner, "servers", name)
         if server.get("ready") or server.get("pending"):
             # The hub changes no spec of an active server, so the update waits here

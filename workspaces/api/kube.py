@@ -15,3 +15,14 @@ async def api_client() -> client.ApiClient:
     else:
         await config.load_kube_config()
     return client.ApiClient()
+
+
+async def claim_size(api: client.ApiClient, namespace: str, name: str) -> str | None:
+    """The storage a PersistentVolumeClaim asks for; None if there is no such claim."""
+    try:
+        claim = await client.CoreV1Api(api).read_namespaced_persistent_volume_claim(name, namespace)
+    except client.ApiException as e:
+        if e.status == 404:
+            return None
+        raise
+    return (claim.spec.resources.requests or {}).get("storage")

@@ -1,0 +1,85 @@
+"""Through the workspaces API on a Kubernetes hub: the size of a workspace's volume does not change.
+
+The PVC is made at the first start and reused as it is at every later one, so
+a spec update that asks for another size would be silently ignored; it is
+refused instead, naming the field. A workspace whose volume was never made (its
+first start was refused, e.g. by a storage quota) may still change the size.
+
+Runs on the hub and stand-in cluster of test_kube_hub.py (its fixtures), with a
+user of its own.
+"""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from workspaces.naming import object_name
+
+from ..support.kubeflow_objects import profile
+from .test_kube_hub import claims, cluster, kube_hub, module_hub  # noqa: F401 (fixtures)
+
+pytestmark = pytest.mark.hub
+
+USER = "ray"
+
+
+@pytest.fixture
+def ray(kube_hub):  # noqa: F811
+    """The hub, the cluster and a token of ray, who owns the profile namespace 'ray'."""
+    hub, api = kube_hub
+    r = requests.post(f"{api.url}/apis/kubeflow.org/v1/profiles", json=profile(USER, USER), timeout=10)
+    assert r.status_code in (201, 409), r.text
+    return hub, api, hub.user_token(USER)
+
+
+def create(hub, token: str, name: str, spec: dict) -> dict:
+    r = hub.ws("POST", "/workspaces", token=token, json={"name": name, "spec": spec})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def update(hub, token: str, ws: dict, **changes) -> requests.Response:
+    current = hub.ws("GET", f"/workspaces/{USER}/{ws['name']}", token=token).json()
+    return hub.ws(
+        "PATCH", f"/workspaces/{USER}/{ws['name']}", token=token,
+        json={"spec": {**current["spec"], **changes}, "revision": current["revision"]},
+    )
+
+
+def test_a_new_size_for_an_existing_volume_is_refused_naming_the_field(ray):
+    hub, _, token = ray
+    ws = create(hub, token, "sized", {"image": "lab", "storage": "5Gi"})
+    hub.wait_ready(USER, "sized")
+
+    r = update(hub, token, ws, storage="20Gi")
+    assert r.status_code == 400, r.text
+    [field] = r.json()["error"]["fields"]
+    assert field["path"] == "spec.storage"
+    assert field["message"].startswith("the volume of an existing workspace keeps its size (5Gi)")
+
+
+def test_an_update_that_keeps_the_size_is_accepted(ray):
+    hub, _, token = ray
+    ws = create(hub, token, "kept", {"image": "lab", "storage": "5Gi"})
+    hub.wait_ready(USER, "kept")
+
+    r = update(hub, token, ws, profile="medium", storage="5120Mi")  # the same size, written another way
+    assert r.status_code == 200, r.text
+    assert r.json()["restart_pending"] is True
+
+
+def test_a_workspace_whose_volume_was_never_made_may_change_its_size(ray):
+    hub, api, token = ray
+    api.fault("POST", rf"/namespaces/{USER}/persistentvolumeclaims$", status=403)  # as a storage quota does
+    r = hub.ws("POST", "/workspaces", token=token, json={"name": "quota", "spec": {"image": "lab", "storage": "50Gi"}})
+    assert r.status_code == 403 and "the cluster refused the workspace's storage" in r.text, r.text
+    hub.wait_stopped(USER, "quota")
+    assert f"{USER}/{object_name(USER, 'quota')}" not in claims(api, USER)
+
+    assert update(hub, token, {"name": "quota"}, storage="5Gi").status_code == 200
+    r = hub.ws("POST", f"/workspaces/{USER}/quota/start", token=token)
+    assert r.status_code == 200, r.text
+    hub.wait_ready(USER, "quota")
+    [claim] = [c for c in api.store.items("persistentvolumeclaims", USER) if c["metadata"]["name"] == object_name(USER, "quota")]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
