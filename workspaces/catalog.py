@@ -23,9 +23,9 @@ from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from .catalog_edits import apply_edits, read_edits
 from .config import LoadedConfig, Model, load_config, read_yaml
 from .errors import ConfigError, Issue, issues_from_pydantic
+from .naming import is_dns_label
 from .quantity import cpu_cores, format_bytes, memory_bytes
 
-_ID = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 # A Kubernetes extended resource name: a domain prefix and a name.
 _RESOURCE = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}/[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$")
 
@@ -35,7 +35,7 @@ PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 
 def _id(value: Any) -> Any:
     # Ids become Kubernetes label values and URL parts, hence DNS-label rules.
-    if isinstance(value, str) and not _ID.match(value):
+    if isinstance(value, str) and not is_dns_label(value):
         raise ValueError(
             "must be lowercase letters, digits and '-', start and end with a letter or digit, at most 63 characters"
         )
@@ -65,7 +65,7 @@ def _memory(value: Any) -> Any:
     return str(value)
 
 
-_CAPABILITY = re.compile(r"^[A-Z][A-Z0-9_]*$")
+_CAPABILITY = re.compile(r"[A-Z][A-Z0-9_]*")
 
 
 def _capability(value: Any) -> Any:
@@ -75,7 +75,7 @@ def _capability(value: Any) -> Any:
         raise ValueError(f"write {value[4:]!r}: capability names go without CAP_")
     if value == "ALL":
         raise ValueError("ALL would add every capability; name the ones the image needs")
-    if not _CAPABILITY.match(value):
+    if not _CAPABILITY.fullmatch(value):
         raise ValueError(f"{value!r} is not a Linux capability name such as NET_ADMIN or SYS_PTRACE")
     return value
 

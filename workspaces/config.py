@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError, Issue, issues_from_pydantic
+from .naming import MAX_NAME, is_dns_label
 from .quantity import memory_bytes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -236,7 +237,7 @@ class KubernetesSettings(Model):
     def _one_namespace_mode(self) -> KubernetesSettings:
         if self.kubeflow and self.namespace_template:
             raise ValueError("kubeflow and namespace_template exclude each other: pick one way to choose namespaces")
-        if not _DNS_LABEL.match(self.namespace):
+        if not is_dns_label(self.namespace):
             raise ValueError(f"namespace {self.namespace!r} is not a DNS-1123 label (a-z, 0-9, '-', at most 63)")
         if self.namespace_template is not None:
             try:
@@ -247,12 +248,11 @@ class KubernetesSettings(Model):
             if "{username}" not in self.namespace_template or not fixed:
                 # a bare {username} would let a user named kube-system work there
                 raise ValueError("namespace_template must contain {username} and a prefix or suffix, e.g. ws-{username}")
-            if not _DNS_LABEL.match(sample) or len(fixed) > 63 - _MIN_USERNAME:
+            if not is_dns_label(sample) or len(fixed) > MAX_NAME - _MIN_USERNAME:
                 raise ValueError(f"namespace_template {self.namespace_template!r} does not make a DNS-1123 label")
         return self
 
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _MIN_USERNAME = 16  # room the template leaves for the user's part of a namespace name
 
 

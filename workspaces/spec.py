@@ -9,7 +9,6 @@ one issue per field, each saying what is allowed.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -19,6 +18,7 @@ from pydantic import AfterValidator, ConfigDict, Field, ValidationError, field_v
 from .catalog import Catalog, ImageEntry, Profile
 from .config import Model, StorageSettings
 from .errors import Issue, IssuesError, issues_from_pydantic
+from .naming import is_dns_label, is_dns_subdomain
 from .quantity import memory_bytes
 
 
@@ -30,18 +30,14 @@ class SpecError(IssuesError):
 
 
 # Kubernetes object names: a DNS-1123 label (namespaces) or subdomain (PVCs, PodDefaults).
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-
-
 def _dns_label(value: str) -> str:
-    if not _DNS_LABEL.match(value):
+    if not is_dns_label(value):
         raise ValueError(f"{value!r} is not a namespace name (lowercase letters, digits and '-', at most 63)")
     return value
 
 
 def _dns_subdomain(value: str) -> str:
-    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+    if not is_dns_subdomain(value):
         raise ValueError(f"{value!r} is not a Kubernetes object name (lowercase letters, digits, '-' and '.')")
     return value
 

@@ -39,6 +39,7 @@ def test_an_image_says_it_runs_as_root_and_adds_capabilities():
         ({"capabilities": ["CAP_SYS_ADMIN"]}, "images[0].security.capabilities[0]: write 'SYS_ADMIN': capability names go without CAP_"),
         ({"capabilities": ["ALL"]}, "images[0].security.capabilities[0]: ALL would add every capability; name the ones the image needs"),
         ({"capabilities": ["net admin"]}, "images[0].security.capabilities[0]: 'net admin' is not a Linux capability name such as NET_ADMIN or SYS_PTRACE"),
+        ({"capabilities": ["NET_ADMIN\n"]}, "images[0].security.capabilities[0]: 'NET_ADMIN\\n' is not a Linux capability name such as NET_ADMIN or SYS_PTRACE"),
         ({"run_as_root": "maybe"}, "images[0].security.run_as_root: must be true or false, not a string"),
         ({"privileged": True}, "images[0].security.privileged: unknown key; allowed keys: run_as_root, capabilities"),
     ],

@@ -8,7 +8,9 @@ which the API server refuses; those, and only those, now begin with 'x--'.
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
+from workspaces.config import KubernetesSettings
 from workspaces.naming import (
     is_dns_label,
     is_dns_subdomain,
@@ -18,6 +20,7 @@ from workspaces.naming import (
     object_name,
     template_namespace,
 )
+from workspaces.spec import VolumeMount, WorkspaceSpec
 
 LONG = "x" * 100
 
@@ -80,8 +83,8 @@ def test_a_name_that_begins_with_an_escape_never_meets_another_names_label():
 @pytest.mark.parametrize(
     "predicate, valid, invalid",
     [
-        (is_dns_label, ["a", "ws-a-1", "0" * 63], ["", "-a", "a-", "A", "a.b", "a_b", "a" * 64]),
-        (is_dns_subdomain, ["a", "a.b-c", "a" * 253], ["", ".a", "a.", "a..b", "A", "a" * 254]),
+        (is_dns_label, ["a", "ws-a-1", "0" * 63], ["", "-a", "a-", "A", "a.b", "a_b", "a\n", "a" * 64]),
+        (is_dns_subdomain, ["a", "a.b-c", "a" * 253], ["", ".a", "a.", "a..b", "A", "a\n", "a" * 254]),
         (is_label_value, ["", "a", "A.b_c-D", "a" * 63], ["-a", "a-", ".a", "_a", "a b", "a" * 64]),
         (is_qualified_name, ["a", "example.com/a", "app.kubernetes.io/managed-by"], ["", "/a", "a/", "a/b/c", "Ex.com/a", "a/-b"]),
     ],
@@ -89,3 +92,14 @@ def test_a_name_that_begins_with_an_escape_never_meets_another_names_label():
 def test_the_kubernetes_name_checks_accept_and_refuse_what_the_api_server_does(predicate, valid, invalid):
     assert [v for v in valid if not predicate(v)] == []
     assert [v for v in invalid if predicate(v)] == []
+
+
+@pytest.mark.parametrize(
+    "model, field, value",
+    [(WorkspaceSpec, "namespace", "team\n"), (VolumeMount, "claim", "datasets\n"), (KubernetesSettings, "namespace", "ws\n")],
+)
+def test_a_name_kubernetes_would_refuse_is_refused_when_it_is_written(model, field, value):
+    # a trailing newline passed the old '^...$' checks; the API server refuses it
+    other = {"mount_path": "/data"} if model is VolumeMount else {}
+    with pytest.raises(ValidationError):
+        model.model_validate({field: value, **other})
