@@ -68,7 +68,14 @@ app.kubernetes.io/component: workspace
 {{- if and $existing (index ($existing.data | default dict) $key) }}
 {{- index $existing.data $key }}
 {{- else }}
-{{- randAlphaNum 64 | sha256sum | b64enc }}
+{{- /* once per render: the Secret and the proxy's checksum of its token must agree, or the
+first upgrade (which finds the Secret) changes the checksum and restarts the proxy */}}
+{{- $generated := get $ctx "workspacesGeneratedSecrets" | default dict }}
+{{- if not (hasKey $generated $key) }}
+{{- $_ := set $generated $key (randAlphaNum 64 | sha256sum | b64enc) }}
+{{- $_ := set $ctx "workspacesGeneratedSecrets" $generated }}
+{{- end }}
+{{- index $generated $key }}
 {{- end }}
 {{- end }}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from typing import Any
 
@@ -154,6 +155,15 @@ def test_the_secret_is_kept_across_upgrades_by_lookup():
     # `helm template` has no cluster to look in, so only the template can say it
     text = (CHART / "templates" / "_helpers.tpl").read_text()
     assert 'lookup "v1" "Secret" $ctx.Release.Namespace (include "workspaces.secret" $ctx)' in text
+
+
+def test_the_proxys_checksum_is_of_the_token_in_the_secret(rendered):
+    # one generated token per render: the first upgrade finds that one in the Secret, and the proxy keeps running
+    objects = rendered["default"]
+    [secret] = of_kind(objects, "Secret")
+    [proxy] = [d for d in of_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-proxy")]
+    checksum = proxy["spec"]["template"]["metadata"]["annotations"]["checksum/secret"]
+    assert checksum == hashlib.sha256(secret["data"]["proxy-token"].encode()).hexdigest()
 
 
 # -- pods ----------------------------------------------------------------------
