@@ -1,8 +1,10 @@
-"""Render the chart in helm/ with the real Helm binary (unpacked by `make install`)."""
+"""Render the chart in helm/ with the real Helm binary (unpacked by `make install`), or install it on a cluster."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +22,26 @@ VALUES: dict[str, list[str]] = {"default": []}
 VALUES.update({path.stem: ["-f", str(path)] for path in EXAMPLES})
 VALUES["namespace-template"] = ["--set", "workspaces.kubernetes.namespace_template=ws-{username}"]
 
+# Kubeflow mode's Istio objects: no official Kubernetes schema; on the cluster, tests/data/istio-crds.yaml
+ISTIO_KINDS = {"VirtualService", "AuthorizationPolicy"}
 
-def helm(*args: str) -> subprocess.CompletedProcess[str]:
+
+def helm(*args: str, kubeconfig: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run Helm; with ``kubeconfig``, against that cluster (the environment of the tests is left as it is)."""
     assert HELM.exists(), f"{HELM} is missing: run `make install`"
-    return subprocess.run([str(HELM), *args], capture_output=True, text=True, timeout=60)
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)} if kubeconfig else None
+    return subprocess.run([str(HELM), *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+def manifest_objects(text: str) -> list[dict[str, Any]]:
+    """The objects of a multi-document YAML stream, as `helm template` and `helm get manifest` print them."""
+    return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
 def render(*args: str) -> list[dict[str, Any]]:
     done = helm("template", "ws", str(CHART), "--namespace", NAMESPACE, *args)
     assert done.returncode == 0, done.stderr
-    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+    return manifest_objects(done.stdout)
 
 
 def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
@@ -45,3 +57,42 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     path.write_text(text)
     return path
+
+
+@dataclass
+class Release:
+    """A release of the chart on a live cluster, driven by the real Helm (where ``lookup`` sees the cluster)."""
+
+    name: str
+    namespace: str
+    kubeconfig: Path
+    values: list[str]
+    on_cluster: bool = False  # from an install (even a failed one) to an uninstall
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return helm(*args, "--namespace", self.namespace, kubeconfig=self.kubeconfig)
+
+    def _succeed(self, *args: str) -> str:
+        done = self.run(*args)
+        assert done.returncode == 0, f"helm {args[0]} failed:\n{done.stderr}"
+        return done.stdout
+
+    def install(self, *extra: str) -> Release:
+        self.on_cluster = True
+        self._succeed("install", self.name, str(CHART), *self.values, *extra)
+        return self
+
+    def upgrade(self, *extra: str) -> None:
+        self._succeed("upgrade", self.name, str(CHART), *self.values, *extra)
+
+    def uninstall(self) -> None:
+        self._succeed("uninstall", self.name)
+        self.on_cluster = False
+
+    def manifest(self) -> list[dict[str, Any]]:
+        """The objects of the release as Helm installed them (namespaced ones without a namespace are in the release's)."""
+        return manifest_objects(self._succeed("get", "manifest", self.name))
+
+    def object_name(self, part: str) -> str:
+        """The name the chart gives a part (hub, proxy, secret...), for a release name without the chart's name in it."""
+        return f"{self.name}-workspaces-{part}"

@@ -16,10 +16,7 @@ from workspaces.config import WorkspacesConfig
 
 from ..k8s.kube import SCHEMA_VERSIONS, rules_of
 from ..k8s.test_rbac import granted as granted_by_the_documented_rules
-from .chart import CHART, NAMESPACE, VALUES, helm, of_kind, render, workspaces_yaml, write
-
-# Istio's kinds have no official Kubernetes schema; they are checked by shape below.
-ISTIO_KINDS = {"VirtualService", "AuthorizationPolicy"}
+from .chart import CHART, ISTIO_KINDS, NAMESPACE, VALUES, helm, of_kind, render, workspaces_yaml, write
 
 
 @pytest.fixture(scope="module")
@@ -149,12 +146,6 @@ def test_generated_secrets_are_in_a_secret_not_in_the_config(rendered):
     assert re.fullmatch(r"[0-9a-f]{64}", cookie)  # JupyterHub's JPY_COOKIE_SECRET: 32 bytes in hex
     token = base64.b64decode(secret["data"]["proxy-token"]).decode()
     assert token not in yaml.safe_dump([o for o in objects if o["kind"] != "Secret"])
-
-
-def test_the_secret_is_kept_across_upgrades_by_lookup():
-    # `helm template` has no cluster to look in, so only the template can say it
-    text = (CHART / "templates" / "_helpers.tpl").read_text()
-    assert 'lookup "v1" "Secret" $ctx.Release.Namespace (include "workspaces.secret" $ctx)' in text
 
 
 def test_the_proxys_checksum_is_of_the_token_in_the_secret(rendered):
