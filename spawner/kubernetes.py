@@ -42,7 +42,7 @@ from . import pod_security
 from .base import WorkspaceSpawnerMixin, WorkspaceSpawnFailed
 from workspaces.kubeflow import NamespaceRefused, check_namespace
 from workspaces.naming import NAME_PREFIX, label_value, object_name, template_namespace
-from .pod_failures import PodFailure, pod_failure
+from .pod_failures import PodFailure, claim_failure, pod_failure
 from .references import Namespace, Refused, check_volumes, pod_default_labels
 from .refusals import is_refusal, refusal
 from .reflectors import POD_LABELS, WorkspaceEventReflector, WorkspacePodReflector
@@ -194,7 +194,6 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         return await self._start_reflector(
             kind="events",
             reflector_class=WorkspaceEventReflector,
-            fields={"involvedObject.kind": "Pod"},
             pod_name_prefix=NAME_PREFIX,
             omit_namespace=True,
             replace=replace,
@@ -283,10 +282,12 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
             if not self.fail_fast:
                 return await started
             return await self._unless_the_pod_fails(started)
-        except BaseException:
+        except BaseException as e:
             if not started.done():
                 started.cancel()
             await self._remove_failed_pod()
+            if isinstance(e, WorkspaceSpawnFailed) and e.reason == "storage":
+                await self._remove_unbound_claim()
             raise
 
     async def _unless_the_pod_fails(self, started: asyncio.Future) -> Any:
@@ -312,8 +313,11 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
             uid = pod["metadata"].get("uid") if pod else None
             failure = None
             if pod is not None and uid != self._stale_pod_uid:  # a pod left from before is replaced, not judged
-                events = [e for e in self.events if e["involvedObject"].get("uid") in (None, uid)]
-                failure = pod_failure(pod, events)
+                events = self.events
+                claim = [e for e in events if e["involvedObject"].get("kind") == "PersistentVolumeClaim"]
+                failure = claim_failure(claim) or pod_failure(
+                    pod, [e for e in events if e["involvedObject"].get("kind") == "Pod" and e["involvedObject"].get("uid") in (None, uid)]
+                )
             if failure is None:
                 unschedulable_since = None
             elif failure.final:
@@ -333,6 +337,17 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
             await self.stop(now=True)
         except Exception:
             self.log.exception("Could not remove the pod of %s after a failed start", self._log_name)
+
+    async def _remove_unbound_claim(self) -> None:
+        """A claim that was never bound holds no data: remove it, so the next start makes it anew."""
+        try:
+            claim = await self.api.read_namespaced_persistent_volume_claim(self.pvc_name, self.namespace)
+            if claim.status.phase != "Bound":
+                await self.api.delete_namespaced_persistent_volume_claim(self.pvc_name, self.namespace)
+                self._pvc_exists = False
+        except ApiException as e:
+            if e.status != 404:
+                self.log.exception("Could not remove the unbound claim of %s", self._log_name)
 
     async def _make_create_pod_request(self, pod: Any, request_timeout: float) -> bool:
         # KubeSpawner retries timeouts and a 409 (by replacing the old pod);

@@ -9,6 +9,7 @@ cluster's own words in the message.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -22,12 +23,16 @@ CRASH = "CrashLoopBackOff"
 # (Immediate binding), a cluster autoscaler adding a node, a preemption under way.
 TRANSIENT_SCHEDULING = ("unbound immediate PersistentVolumeClaims",)
 SCALE_UP = "TriggeredScaleUp"
+# A claim's provisioner gave up on it. Provisioners try again with a backoff,
+# so this is final only when the class itself does not exist.
+PROVISIONING_FAILED = "ProvisioningFailed"
+NO_SUCH_CLASS = re.compile(r'storageclass\.storage\.k8s\.io "[^"]*" not found')
 NO_SCALE_UP = "NotTriggerScaleUp"  # the autoscaler has looked and cannot help
 
 
 @dataclass(frozen=True)
 class PodFailure:
-    reason: str  # unschedulable, image, config, crash, exited
+    reason: str  # unschedulable, storage, image, config, crash, exited
     message: str
     status_code: int  # for the hub's answer: 503 no capacity, 502 the workspace itself failed
     # False: the cluster may still change its mind (an autoscaler may not have
@@ -90,3 +95,21 @@ def _scheduling_failure(status: dict[str, Any], events: list[dict[str, Any]]) ->
         if not any(marker in message for marker in TRANSIENT_SCHEDULING):
             return PodFailure("unschedulable", f"no node can run this workspace: {message}".rstrip(": "), 503, final)
     return None
+
+
+def claim_failure(events: Iterable[dict[str, Any]]) -> PodFailure | None:
+    """The reason the workspace's claim will never be provisioned (its newest word), or None.
+
+    ``events`` are the claim's own; while it waits, its pod only says that it
+    has an unbound claim, which is also what a claim being provisioned says.
+    """
+    failed = [e for e in events if e.get("reason") == PROVISIONING_FAILED]
+    if not failed:
+        return None
+    message = failed[-1].get("message", "")
+    return PodFailure(
+        "storage",
+        f"the workspace's storage cannot be provisioned: {message}",
+        503,
+        final=bool(NO_SUCH_CLASS.search(message)),
+    )

@@ -45,21 +45,27 @@ class WorkspacePodReflector(_Persistent, PodReflector):
     """Every workspace pod of the cluster, keyed ``namespace/name``."""
 
 
+# What a workspace's start hears about: its pod, and its claim being provisioned.
+EVENT_KINDS = frozenset({"Pod", "PersistentVolumeClaim"})
+
+
 class _WorkspaceEvents(dict):
-    """Events of workspace pods only; others are dropped as they arrive."""
+    """Events of workspace pods and claims only; others are dropped as they arrive."""
 
     prefix = ""
 
     def __setitem__(self, key: str, event: dict[str, Any]) -> None:
-        if event.get("involvedObject", {}).get("name", "").startswith(self.prefix):
+        involved = event.get("involvedObject", {})
+        if involved.get("kind") in EVENT_KINDS and involved.get("name", "").startswith(self.prefix):
             super().__setitem__(key, event)
 
 
 class WorkspaceEventReflector(_Persistent, EventReflector):
-    """Events of workspace pods (by name prefix) in every namespace.
+    """Events of workspace pods and claims (by name prefix) in every namespace.
 
-    Kubernetes cannot select events by their pod's labels, so the watch
-    carries all pod events and the cache keeps only workspace ones.
+    Kubernetes cannot select events by their object's labels, nor by two
+    kinds at once, so the watch carries every event and the cache keeps only
+    those of workspace pods and claims (which share the pod's name).
     """
 
     pod_name_prefix = Unicode("ws-", help="Names of the pods whose events are kept.")

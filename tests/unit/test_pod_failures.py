@@ -1,6 +1,6 @@
 """Reading a starting pod: which states mean it will never run, and what the user is told."""
 
-from spawner.pod_failures import pod_failure
+from spawner.pod_failures import claim_failure, pod_failure
 
 
 def pod(phase="Pending", containers=None, conditions=None, deleting=False):
@@ -111,3 +111,24 @@ def test_a_failing_init_container_counts_too():
     status = pod()
     status["status"]["initContainerStatuses"] = [{**failing, "name": "init"}]
     assert pod_failure(status).reason == "image"
+
+
+def test_a_claim_being_provisioned_has_no_failure():
+    assert claim_failure([]) is None
+    assert claim_failure([event("ExternalProvisioning", "waiting for a volume to be created", "Normal")]) is None
+
+
+def test_a_provisioner_giving_up_fails_the_claim_after_a_grace_with_its_words():
+    failure = claim_failure([event("ProvisioningFailed", 'failed to provision volume with StorageClass "ssd": pool full')])
+    assert failure.reason == "storage" and failure.status_code == 503 and not failure.final
+    assert failure.message == 'the workspace\'s storage cannot be provisioned: failed to provision volume with StorageClass "ssd": pool full'
+
+
+def test_a_class_that_does_not_exist_fails_the_claim_at_once():
+    failure = claim_failure([event("ProvisioningFailed", 'storageclass.storage.k8s.io "ssd" not found')])
+    assert failure.final and '"ssd" not found' in failure.message
+
+
+def test_the_newest_provisioning_failure_is_the_one_told():
+    failure = claim_failure([event("ProvisioningFailed", "first"), event("ProvisioningFailed", "second")])
+    assert failure.message.endswith(": second")
