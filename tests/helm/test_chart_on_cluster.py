@@ -218,6 +218,16 @@ def test_the_istio_objects_reach_the_server_as_rendered(cluster, install):
         assert on_server(cluster.admin, obj, release.namespace)["spec"] == obj["spec"], obj["metadata"]["name"]
 
 
+def test_two_kubeflow_releases_of_one_name_install_side_by_side(cluster, install):
+    # each puts a policy into Istio's root namespace, which they share
+    releases = [install("kubeflow"), install("kubeflow")]
+    policies = cluster.admin.request("GET", "/apis/security.istio.io/v1/namespaces/istio-system/authorizationpolicies",
+                                     params={"labelSelector": f"app.kubernetes.io/instance={RELEASE}"})["items"]
+    principals = {p for policy in policies for p in policy["spec"]["rules"][0]["from"][0]["source"]["principals"]}
+    for release in releases:
+        assert f"cluster.local/ns/{release.namespace}/sa/{release.object_name('proxy')}" in principals
+
+
 # -- the hub's rights ----------------------------------------------------------
 
 
