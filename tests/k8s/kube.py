@@ -203,3 +203,46 @@ def rules_of(role: dict[str, Any]) -> set[tuple[str, str, str]]:
         for resource in rule["resources"]
         for verb in rule["verbs"]
     }
+
+
+class Kubeflow:
+    """Profiles and contributors on the test cluster, as Kubeflow's profile controller and KFAM make them.
+
+    The cluster is shared by the session, so every profile gets a unique
+    name; ``remove`` deletes what was made (a profile's namespace takes its
+    bindings with it).
+    """
+
+    def __init__(self, cluster: Any, labels: dict[str, str] | None = None):
+        self.cluster = cluster
+        self.labels = labels  # of each profile namespace
+        self.made: list[tuple[str, str, str | None]] = []
+
+    def profile(self, prefix: str, owner: str) -> str:
+        """A Profile owned by ``owner`` and its namespace; the name (``prefix`` and a unique suffix)."""
+        from ..support.kubeflow_objects import profile
+
+        name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+        self.cluster.admin.create("profiles", profile(name, owner))
+        self.made.append(("profiles", name, None))
+        self.cluster.admin.namespace(name, self.labels)  # what the profile controller makes
+        self.made.append(("namespaces", name, None))
+        return name
+
+    def contributor(self, namespace: str, user: str, role: str) -> None:
+        """``user`` may work in ``namespace`` as ``role`` (edit, view or admin), as KFAM records it."""
+        from ..support.kubeflow_objects import contributor
+
+        binding = contributor(namespace, user, role)
+        self.cluster.admin.create("rolebindings", binding)
+        self.made.append(("rolebindings", binding["metadata"]["name"], namespace))
+
+    def remove(self) -> None:
+        for plural, name, namespace in reversed(self.made):
+            self.cluster.admin.delete(plural, name, namespace)
+        self.made.clear()
+
+
+def unique(name: str) -> str:
+    """``name`` with a suffix no other test in the session has."""
+    return f"{name}{uuid.uuid4().hex[:6]}"
