@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from jupyterhub.spawner import SpawnException
 
-from ..support.k8s_apiserver import ApiServerThread
 from .kube import manifests, run, start, write_config
 from .test_kube_placement import SHARED, add_pod_default
 
@@ -31,15 +31,12 @@ def test_a_mount_path_with_braces_is_mounted_exactly_there(config_file, mount_pa
     assert {"name": "data-0", "mountPath": mount_path, "readOnly": False} in container["volumeMounts"]
 
 
-@pytest.fixture
-def api():
-    with ApiServerThread() as api:
-        yield api
-
-
-def test_a_pod_defaults_selector_reaches_the_pod_as_written(tmp_path, api):
+@pytest.mark.parametrize("value", ["{team}", "{username}"])
+def test_a_pod_defaults_selector_reaches_the_server_as_written(tmp_path, cluster, namespace, value):
     # a label value with braces is not one Kubernetes accepts: the API server, not a KeyError, says so
-    add_pod_default(api, "team", "odd", {"matchLabels": {"odd": "{team}"}}, SHARED)
-    s = run(lambda: start(write_config(tmp_path, namespace="team"), api.url, {"image": "lab", "pod_defaults": ["odd"]}))
-    [pod] = api.store.items("pods", s.namespace)
-    assert pod["metadata"]["labels"]["odd"] == "{team}"
+    # (expanded, "{username}" would have become a valid value)
+    add_pod_default(cluster, namespace, "odd", {"matchLabels": {"odd": value}}, SHARED)
+    with pytest.raises(SpawnException) as info:
+        run(lambda: start(write_config(tmp_path, namespace=namespace), cluster, {"image": "lab", "pod_defaults": ["odd"]}))
+    assert info.value.status_code == 400  # the spec asked for it
+    assert f'metadata.labels: Invalid value: "{value}"' in info.value.jupyterhub_message
