@@ -230,7 +230,16 @@ def test_a_pod_default_that_cannot_be_applied_by_labels_is_refused(namespace_wit
     assert "selects on the workspace's own labels (app.kubernetes.io/managed-by)" in error.log_message
 
 
-# -- Istio ------------------------------------------------------------------------------
+# -- nodes and Istio ------------------------------------------------------------------------------
+
+
+def test_a_gpu_workspace_is_accepted_and_placed_on_the_gpu_node(config_file, cluster, namespace):
+    """The profile's GPUs, node selector, toleration and affinity, as the real scheduler reads them."""
+    run(lambda: start(config_file, cluster, {"image": "cuda", "profile": "gpu-big", "storage": "20Gi"}))
+    [pod] = cluster.items("pods", namespace)
+    assert pod["spec"]["nodeName"] == "gpu-1" and pod["status"]["phase"] == "Running"
+    [claim] = cluster.items("persistentvolumeclaims", namespace)
+    assert claim["spec"]["resources"]["requests"]["storage"] == "20Gi"
 
 
 def test_istio_gives_each_workspace_a_service_and_waits_for_its_sidecar(tmp_path, cluster, namespace):
@@ -261,6 +270,68 @@ def kubeflow(cluster):
 @pytest.fixture
 def kubeflow_config(tmp_path) -> Path:
     return write_config(tmp_path, kubeflow=True)
+
+
+@pytest.fixture
+def alice(kubeflow):
+    """alice owns a profile, may edit in team-ml and only view team-ro (both carol's)."""
+    user = unique("alice") + "@example.com"
+    own, team_ml, team_ro = kubeflow.profile("alice", user), kubeflow.profile("team-ml", "carol@example.com"), \
+        kubeflow.profile("team-ro", "carol@example.com")
+    kubeflow.contributor(team_ml, user, "edit")
+    kubeflow.contributor(team_ro, user, "view")
+    return user, own, team_ml, team_ro
+
+
+def start_in(cluster, config: Path, user: str, spec: dict) -> str:
+    """Start a workspace; returns the namespace of its pod."""
+    return run(lambda: start(config, cluster, spec, user=user)).namespace
+
+
+def test_kubeflow_workspaces_go_to_the_owners_profile_namespace(kubeflow_config, cluster, alice):
+    user, own, team_ml, team_ro = alice
+    assert start_in(cluster, kubeflow_config, user, {"image": "lab"}) == own
+    assert [names(cluster, "pods", n) for n in (own, team_ml, team_ro)] == [[object_name(user, "train")], [], []]
+
+
+def test_the_chosen_namespace_is_recorded_in_the_spec(kubeflow_config, cluster, alice):
+    user, own, _, _ = alice
+
+    async def go():
+        s = await start(kubeflow_config, cluster, {"image": "lab"}, user=user, server="rec")
+        return s.user_options, s.orm_spawner.user_options
+
+    options, stored = run(go)
+    assert options["namespace"] == stored["namespace"] == own
+
+
+def test_kubeflow_workspaces_may_go_to_a_contributor_namespace(kubeflow_config, cluster, alice):
+    user, _, team_ml, _ = alice
+    assert start_in(cluster, kubeflow_config, user, {"image": "lab", "namespace": team_ml}) == team_ml
+    assert names(cluster, "pods", team_ml) == [object_name(user, "train")]
+
+
+def test_a_namespace_the_user_may_not_use_is_refused_before_anything_is_created(kubeflow_config, cluster, alice):
+    user, own, team_ml, team_ro = alice
+    mark = cluster.audit_mark()
+    error = refused(kubeflow_config, cluster, {"image": "lab", "namespace": team_ro}, user=user)
+    assert error.status_code == 403
+    assert f"namespace '{team_ro}' is not one you may use; allowed: {own}, {team_ml}" in error.log_message
+    assert hub_writes(cluster, mark) == []
+
+
+def test_kubeflow_profile_namespaces_are_never_created_or_deleted(kubeflow_config, cluster, alice):
+    user, own, _, _ = alice
+
+    async def whole_life():
+        s = await start(kubeflow_config, cluster, {"image": "lab"}, user=user)
+        await s.stop()
+        await s.delete_forever()
+
+    mark = cluster.audit_mark()
+    run(whole_life)
+    assert [(m, p) for m, p in hub_writes(cluster, mark) if p.startswith("/api/v1/namespaces") and p.count("/") <= 4] == []
+    assert not cluster.admin.get("namespaces", own)["metadata"].get("deletionTimestamp")
 
 
 def watches_open(cluster, since: int) -> list[str]:

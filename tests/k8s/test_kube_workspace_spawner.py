@@ -1,21 +1,20 @@
-"""KubeWorkspaceSpawner: pods and PVCs from the spec, valid by the official schema, on the stand-in."""
+"""KubeWorkspaceSpawner: pods and PVCs from the spec, valid by the official schema; nothing is sent.
+
+What the real cluster does with them: test_kube_lifecycle.py, test_kube_placement.py.
+"""
 
 from __future__ import annotations
 
 import itertools
 import re
-import uuid
 from pathlib import Path
 
 import kubernetes_validate
 import pytest
-import requests
 
 from spawner.kubernetes import object_name, workspace_labels
 
-from ..support.k8s_apiserver import ApiServerThread
-from ..support.kubeflow_objects import contributor, profile
-from .kube import DNS_LABEL, GPU_PROFILE, SCHEMA_VERSIONS, assert_valid_objects, manifests, run, start, write_config
+from .kube import DNS_LABEL, GPU_PROFILE, SCHEMA_VERSIONS, manifests, write_config
 
 
 @pytest.fixture(scope="module")
@@ -103,107 +102,3 @@ def test_object_names_are_dns_labels_and_never_collide():
         name = object_name(user, server)
         assert DNS_LABEL.match(name), name
         assert names.setdefault(name, (user, server)) == (user, server), f"{name} shared"
-
-
-def test_start_creates_pvc_then_pod_stop_keeps_the_pvc_delete_removes_it(config_file):
-    with ApiServerThread() as api:
-
-        async def lifecycle():
-            s = await start(config_file, api.url, {"image": "lab", "profile": "small"}, user="bob", server="exp")
-            assert await s.poll() is None
-            await s.stop()
-            pvcs = api.store.items("persistentvolumeclaims", s.namespace)
-            await s.delete_forever()
-            return s.namespace, pvcs
-
-        namespace, pvcs_after_stop = run(lifecycle)
-        assert [p["metadata"]["name"] for p in pvcs_after_stop] == [object_name("bob", "exp")]
-        assert api.store.items("persistentvolumeclaims", namespace) == []
-        created = [p for m, p, _ in api.store.requests if m == "POST"]
-        assert created.index(f"/api/v1/namespaces/{namespace}/persistentvolumeclaims") < created.index(
-            f"/api/v1/namespaces/{namespace}/pods"
-        )
-
-
-def test_a_second_start_reuses_the_pvc(config_file):
-    with ApiServerThread() as api:
-
-        async def twice():
-            s = await start(config_file, api.url, {"image": "lab"}, user="bob", server="again")
-            uid = api.store.items("persistentvolumeclaims", s.namespace)[0]["metadata"]["uid"]
-            await s.stop()
-            s.apply_spec({"image": "lab"})
-            await s.start()
-            return uid, api.store.items("persistentvolumeclaims", s.namespace)
-
-        uid, claims = run(twice)
-        assert [c["metadata"]["uid"] for c in claims] == [uid]
-
-
-def test_everything_written_on_start_is_valid_by_the_official_schema(config_file):
-    with ApiServerThread() as api:
-        run(lambda: start(config_file, api.url, {"image": "cuda", "profile": "gpu-big", "storage": "20Gi"}))
-        assert assert_valid_objects(api) == 2  # the pod and its PVC
-
-
-@pytest.fixture
-def kubeflow_cluster():
-    with ApiServerThread() as api:
-        for path, body in (
-            ("/apis/kubeflow.org/v1/profiles", profile("alice", "alice@example.com")),
-            ("/apis/kubeflow.org/v1/profiles", profile("team-ml", "carol@example.com")),
-            ("/apis/kubeflow.org/v1/profiles", profile("team-ro", "carol@example.com")),
-            ("/apis/rbac.authorization.k8s.io/v1/namespaces/team-ml/rolebindings", contributor("team-ml", "alice@example.com", "edit")),
-            ("/apis/rbac.authorization.k8s.io/v1/namespaces/team-ro/rolebindings", contributor("team-ro", "alice@example.com", "view")),
-        ):
-            assert requests.post(api.url + path, json=body, timeout=10).status_code == 201
-        yield api
-
-
-@pytest.fixture(scope="module")
-def kubeflow_config(tmp_path_factory) -> Path:
-    return write_config(tmp_path_factory.mktemp("kubeflow"), kubeflow=True)
-
-
-def start_in(api_url: str, config: Path, user: str, spec: dict) -> str:
-    """Start a workspace; returns the namespace of its pod."""
-
-    async def go():
-        return (await start(config, api_url, spec, user=user, server=f"w{uuid.uuid4().hex[:4]}")).namespace
-
-    return run(go)
-
-
-def test_kubeflow_workspaces_go_to_the_owners_profile_namespace(kubeflow_config, kubeflow_cluster):
-    namespace = start_in(kubeflow_cluster.url, kubeflow_config, "alice@example.com", {"image": "lab"})
-    assert namespace == "alice"
-    assert [p["metadata"]["namespace"] for p in kubeflow_cluster.store.items("pods", None)] == ["alice"]
-
-
-def test_the_chosen_namespace_is_recorded_in_the_spec(kubeflow_config, kubeflow_cluster):
-    async def go():
-        s = await start(kubeflow_config, kubeflow_cluster.url, {"image": "lab"}, user="alice@example.com", server="rec")
-        return s.user_options, s.orm_spawner.user_options
-
-    options, stored = run(go)
-    assert options["namespace"] == stored["namespace"] == "alice"
-
-
-def test_kubeflow_workspaces_may_go_to_a_contributor_namespace(kubeflow_config, kubeflow_cluster):
-    spec = {"image": "lab", "namespace": "team-ml"}
-    assert start_in(kubeflow_cluster.url, kubeflow_config, "alice@example.com", spec) == "team-ml"
-
-
-def test_a_namespace_the_user_may_not_use_is_refused_before_anything_is_created(kubeflow_config, kubeflow_cluster):
-    from tornado import web
-
-    with pytest.raises(web.HTTPError) as info:
-        start_in(kubeflow_cluster.url, kubeflow_config, "alice@example.com", {"image": "lab", "namespace": "team-ro"})
-    assert info.value.status_code == 403
-    assert "namespace 'team-ro' is not one you may use; allowed: alice, team-ml" in info.value.log_message
-    assert not [p for m, p, _ in kubeflow_cluster.store.requests if m in ("POST", "PUT", "PATCH", "DELETE") and not p.startswith("/apis/")]
-
-
-def test_kubeflow_profile_namespaces_are_never_created_or_deleted(kubeflow_config, kubeflow_cluster):
-    start_in(kubeflow_cluster.url, kubeflow_config, "alice@example.com", {"image": "lab"})
-    assert not [(m, p) for m, p, _ in kubeflow_cluster.store.requests if "/namespaces" in p and p.count("/") <= 4 and m != "GET"]
