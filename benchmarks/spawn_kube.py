@@ -1,43 +1,51 @@
 """Create-to-ready latency and API requests of a Kubernetes workspace: ours against plain KubeSpawner.
 
-Both spawners run in this process, on one event loop, against the Kubernetes
-API-server stand-in (``tests/support/k8s_apiserver.py``, in-process, its
-status-only kubelet making each pod Running and Ready after a fixed 0.05 s):
+Both spawners run in this process, on one event loop, against the tests' real
+control plane (kube-apiserver, kube-scheduler, kube-controller-manager and
+etcd built from the official Go modules; ``make install`` builds it), with
+its simulated nodes and volume provisioner, all in a child process
+(``python -m tests.support.cluster_fixture``, what ``make cluster`` runs), so
+that none of the cluster's own work lands on the event loop being measured.
+Both speak as the hub's ServiceAccount with the rules of
+config/kubernetes/rbac.yaml, through a TokenRequest token.
 
 - ours:  ``KubeWorkspaceSpawner`` with a workspaces.yaml naming the test
   catalog and profiles; spec ``{"image": "lab", "profile": "small"}``
 - plain: ``KubeSpawner`` configured the way the zero-to-jupyterhub chart (4.x)
   configures it by default with dynamic storage: ``jupyter-{user_server}``
   pods, a ``claim-{user_server}`` PVC of 10Gi ensured at start and mounted as
-  home, z2jh's labels, tolerations, node affinity, user scheduler and
-  cloud-metadata init container, events on, the same image and the same CPU
-  and memory guarantee and limit as the "small" profile.
+  home, z2jh's labels, tolerations, node affinity and cloud-metadata init
+  container, events on, the same image and the same CPU and memory guarantee
+  and limit as the "small" profile. z2jh's user scheduler is a Deployment of
+  its chart, absent here, so the cluster's default scheduler places its pods.
 
 Each side uses its own fixed namespace (KubeSpawner's reflectors are shared
 per namespace, and the two select pods by different labels). A spawn is a new
-workspace (a new user each time, so a new PVC and a new pod), timed from
-calling ``start()`` to its return (once the pod is Running and Ready), then
-stopped (not timed). Cycles alternate ours/plain after one untimed warm-up
-spawn each (which starts that side's shared pod and event reflectors). The
-API requests each ``start()`` makes are counted from the stand-in's request
-log, and broken down by method and path once.
+workspace (a new user each time, so a new PVC, provisioned and bound, and a
+new pod, scheduled and run), timed from calling ``start()`` to its return
+(once the pod is Running and Ready), then stopped (not timed). Cycles
+alternate ours/plain after one untimed warm-up spawn each (which starts that
+side's shared pod and event reflectors). The API requests each ``start()``
+makes are counted from the API server's audit log, and broken down by method
+and path once.
 
-Then the pod cache at scale (``--pods``, default 5000): a stand-in in a child
-process (so that the API server's own work of serialising a large list does
-not land on the event loop being measured) holds that many Running pods per
-side, each built from that side's own pod manifest plus what a real API server
-adds (defaults, a Running status, managedFields). For each side this starts
-the side's pod reflector and reports the memory its cache keeps (tracemalloc:
-memory still allocated after the first list, after a garbage collection; and,
-as a cross-check, the summed sys.getsizeof of the cached objects) and
-the longest event-loop stall during a full relist (a ticker that sleeps 5 ms
-records the longest gap between its ticks; this includes the garbage
-collections that parsing sets off, as it would in a hub; KubeSpawner's
-reflector relists at every watch restart, every 10 s by default).
+Then the pod cache at scale (``--pods``, default 5000): that many pods per
+side, each made from that side's own pod manifest, created on the server
+(which adds its defaults and managedFields) and made Running by the simulated
+kubelet through ``pods/status``. For each side this starts the side's pod
+reflector and reports the memory its cache keeps (tracemalloc: memory still
+allocated after the first list, after a garbage collection; and, as a
+cross-check, the summed sys.getsizeof of the cached objects) and the longest
+event-loop stall during a full relist (a ticker that sleeps 5 ms records the
+longest gap between its ticks; this includes the garbage collections that
+parsing sets off, as it would in a hub; KubeSpawner's reflector relists at
+every watch restart, every 10 s by default).
 
 The last line is::
 
-    RESULT spawn_kube n=<N> ours_median_s=<x> plain_median_s=<y> ratio=<x/y> ours_requests=<a> plain_requests=<b>
+    RESULT spawn_kube n=<N> ours_median_s=<x> plain_median_s=<y> ratio=<x/y> ours_requests=<a> plain_requests=<b> ours_cache_kb_per_pod=<c> plain_cache_kb_per_pod=<d> ours_relist_stall_ms=<e> plain_relist_stall_ms=<f>
+
+(the cache figures are absent with ``--pods 0``).
 
 Run: ``.venv/bin/python benchmarks/spawn_kube.py --n 50`` (``--pods 0`` skips the cache part).
 """
@@ -51,24 +59,25 @@ import json
 import os
 import re
 import statistics
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
 import tracemalloc
 from collections import Counter
-from datetime import datetime, timezone
 from pathlib import Path
 from types import SimpleNamespace
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-# the API-server stand-in lives with the tests; a benchmark is a dev tool and
-# may use it (the product never imports from tests/)
+# the test cluster lives with the tests; a benchmark is a dev tool and may use
+# it (the product never imports from tests/)
 sys.path.insert(0, str(REPO))
 
-from tests.support.k8s_apiserver import kubeconfig  # noqa: E402 (needs the path above)
+from tests.support.cluster import Kube  # noqa: E402 (needs the path above)
+from tests.support.cluster_fixture import HUB_ACCOUNT, HUB_NAMESPACE, AuditLog  # noqa: E402
 
 DATA = REPO / "tests" / "data"
 SPEC = {"image": "lab", "profile": "small"}
@@ -84,12 +93,49 @@ RELISTS = 3
 # -- setup ------------------------------------------------------------------------
 
 
-def use_dummy_kubeconfig(workdir: Path) -> None:
+class ClusterProcess:
+    """The test cluster (control plane, simulated nodes and provisioner) in a child process."""
+
+    READY = re.compile(r"ready at (\S+),")
+
+    def __init__(self, workdir: Path):
+        self.dir = workdir / "cluster"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.support.cluster_fixture", "--dir", str(self.dir)],
+            cwd=REPO, stdout=subprocess.PIPE, text=True, start_new_session=True,
+        )
+        for line in self.proc.stdout:
+            if m := self.READY.match(line):
+                self.url = m[1]
+                break
+        else:
+            raise SystemExit("the test cluster did not start (is build/controlplane built? run `make install`)")
+        self.hub_kubeconfig = self.dir / "hub.kubeconfig"
+        self.admin = Kube(self.url, str(self.dir / "ca.crt"), cert=(str(self.dir / "admin.crt"), str(self.dir / "admin.key")))
+        self.hub_user = f"system:serviceaccount:{HUB_NAMESPACE}:{HUB_ACCOUNT}"
+        self.audit = AuditLog(self.dir / "audit.log")
+
+    def requests(self, since: int) -> list[tuple[str, str, str]]:
+        """(method, path, query) of the hub's requests after ``since``, from the audit log."""
+        return self.audit.requests(self.admin, self.hub_user, since)
+
+    def audit_mark(self) -> int:
+        return self.audit.mark()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM: the fixture stops the control plane and exits
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdout.close()
+
+
+def use_kubeconfig(path: Path) -> None:
     """kubernetes_asyncio reads $KUBECONFIG once, when first imported, and
-    KubeSpawner insists on loading it even when k8s_api_host names the server:
-    so, before either is imported, a valid kubeconfig for a dead address."""
-    path = workdir / "kubeconfig"
-    path.write_text(yaml.safe_dump(kubeconfig("http://127.0.0.1:1")))
+    KubeSpawner loads it: so, before either is imported, the hub's identity."""
     os.environ["KUBECONFIG"] = str(path)
 
 
@@ -189,7 +235,7 @@ def z2jh_config(api_url: str):
     k.storage_access_modes = ["ReadWriteOnce"]
     k.volumes = [{"name": "volume-{user_server}", "persistentVolumeClaim": {"claimName": "{pvc_name}"}}]
     k.volume_mounts = [{"mountPath": "/home/jovyan", "name": "volume-{user_server}"}]
-    k.scheduler_name = "jhub-user-scheduler"
+    # z2jh's scheduler_name "jhub-user-scheduler" names a Deployment of its chart, absent here
     k.tolerations = [
         {"key": key, "operator": "Equal", "value": "user", "effect": "NoSchedule"}
         for key in ("hub.jupyter.org/dedicated", "hub.jupyter.org_dedicated")
@@ -277,17 +323,16 @@ class Side:
         self.calls: Counter = Counter()
         self.background = 0
 
-    async def cycle(self, api, user: str, timed: bool) -> None:
-        log = api.store.requests
-        s = self.factory(api.url, user)
-        mark = len(log)
+    async def cycle(self, cluster: ClusterProcess, user: str, timed: bool) -> None:
+        s = self.factory(cluster.url, user)
+        mark = cluster.audit_mark()
         started = time.perf_counter()
         await s.start()
         elapsed = time.perf_counter() - started
-        during_start = log[mark:]
-        mark = len(log)
+        during_start = cluster.requests(mark)
+        mark = cluster.audit_mark()
         await s.stop()
-        during_stop = [r for r in log[mark:] if not is_background(r[0], r[2])]
+        during_stop = [r for r in cluster.requests(mark) if not is_background(r[0], r[2])]
         if not timed:
             return
         own = [(m, p) for m, p, q in during_start if not is_background(m, q)]
@@ -313,129 +358,36 @@ class Side:
 # -- the spawn cycles -------------------------------------------------------------------
 
 
-async def spawn_phase(n: int, config_file: Path) -> tuple[list[Side], dict[str, str]]:
+async def spawn_phase(n: int, config_file: Path, cluster: ClusterProcess) -> tuple[list[Side], dict[str, str]]:
     """Warm-up and n timed cycles per side; returns the sides and, per side,
     a pod template (JSON text) for the cache part."""
-    from tests.support.k8s_apiserver import ApiServer
-
-    api = await ApiServer.start()
-    api.kubelet.delay = KUBELET_DELAY
     sides = [
         Side("ours", lambda url, user: make_ours(config_file, url, user)),
         Side("plain", make_plain),
     ]
     try:
         for side in sides:
-            await side.cycle(api, f"warmup-{side.name}", timed=False)
+            await side.cycle(cluster, f"warmup-{side.name}", timed=False)
         for i in range(n):
             for side in sides if i % 2 == 0 else sides[::-1]:
-                await side.cycle(api, f"bench{i:04d}", timed=True)
+                await side.cycle(cluster, f"bench{i:04d}", timed=True)
             ours, plain = sides
             print(
                 f"cycle {i + 1}/{n}: ours {ours.times[-1]:.3f}s {ours.start_requests[-1]} req"
                 f"  plain {plain.times[-1]:.3f}s {plain.start_requests[-1]} req",
                 flush=True,
             )
-        templates = {side.name: await pod_template(side.factory(api.url, FILL_USER)) for side in sides}
+        templates = {side.name: await pod_template(side.factory(cluster.url, FILL_USER)) for side in sides}
     finally:
         await stop_reflectors()
-        await api.stop()
-        # let the stand-in's watch handlers see it stopping and finish
-        deadline = time.monotonic() + 5
-        while api.store.watches_open and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
         await cancel_leftover_tasks()
     return sides, templates
 
 
 # -- pods as a real cluster holds them ----------------------------------------------------
 
-
-def fields_v1(value) -> dict:
-    """The shape of managedFields' fieldsV1 for a value: f:<key> per map key,
-    k:{"name":...} per item of a list of named items, {} for a leaf."""
-    if isinstance(value, dict):
-        return {".": {}, **{f"f:{k}": fields_v1(v) for k, v in value.items()}}
-    if isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v for v in value):
-        return {"k:" + json.dumps({"name": v["name"]}, separators=(",", ":")): fields_v1(v) for v in value}
-    return {}
-
-
-def as_running(pod: dict, number: int) -> dict:
-    """A created pod as the API server returns it once it runs (in place): its
-    defaults, node, a Running status and managedFields (hub for the spec,
-    kubelet for the status). uid, resourceVersion and creationTimestamp come
-    from the stand-in."""
-    ts = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    digest = f"{number:064x}"
-    spec = pod["spec"]
-    spec.setdefault("dnsPolicy", "ClusterFirst")
-    spec.setdefault("enableServiceLinks", True)
-    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
-    spec.setdefault("priority", 0)
-    spec.setdefault("schedulerName", "default-scheduler")
-    spec.setdefault("securityContext", {})
-    spec.setdefault("serviceAccount", spec.get("serviceAccountName", "default"))
-    spec.setdefault("serviceAccountName", "default")
-    spec.setdefault("terminationGracePeriodSeconds", 30)
-    spec["nodeName"] = f"user-node-{number % 40}"
-    spec["tolerations"] = list(spec.get("tolerations") or []) + [
-        {"key": f"node.kubernetes.io/{t}", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
-        for t in ("not-ready", "unreachable")
-    ]
-    for c in spec.get("initContainers", []) + spec["containers"]:
-        c.setdefault("terminationMessagePath", "/dev/termination-log")
-        c.setdefault("terminationMessagePolicy", "File")
-        c.setdefault("imagePullPolicy", "IfNotPresent")
-        c.setdefault("resources", {})
-    managed_spec = {"metadata": {k: v for k, v in pod["metadata"].items() if k in ("labels", "annotations")}, "spec": spec}
-
-    def container_status(c: dict, init: bool) -> dict:
-        state = (
-            {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": ts, "finishedAt": ts,
-                            "containerID": f"containerd://{digest}"}}
-            if init
-            else {"running": {"startedAt": ts}}
-        )
-        return {
-            "name": c["name"],
-            "image": c["image"],
-            "imageID": f"{c['image'].split(':')[0]}@sha256:{digest}",
-            "containerID": f"containerd://{digest}",
-            "ready": not init,
-            "started": not init,
-            "restartCount": 0,
-            "lastState": {},
-            "state": state,
-            "resources": c.get("resources", {}),
-            "volumeMounts": [{"name": m["name"], "mountPath": m["mountPath"]} for m in c.get("volumeMounts", [])],
-            "user": {"linux": {"uid": 1000, "gid": 100, "supplementalGroups": [100]}},
-        }
-
-    ip = f"10.244.{number // 250 % 250}.{number % 250 + 2}"
-    node_ip = f"10.0.0.{number % 40 + 10}"
-    pod["status"] = {
-        "phase": "Running",
-        "conditions": [
-            {"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": ts}
-            for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
-        ],
-        "hostIP": node_ip,
-        "hostIPs": [{"ip": node_ip}],
-        "podIP": ip,
-        "podIPs": [{"ip": ip}],
-        "startTime": ts,
-        "qosClass": "Burstable",
-        "initContainerStatuses": [container_status(c, True) for c in spec.get("initContainers", [])],
-        "containerStatuses": [container_status(c, False) for c in spec["containers"]],
-    }
-    pod["metadata"]["managedFields"] = [
-        {"manager": "OpenAPI-Generator", "operation": "Update", "apiVersion": "v1", "time": ts,
-         "fieldsType": "FieldsV1", "fieldsV1": fields_v1(managed_spec)},
-        {"manager": "kubelet", "operation": "Update", "apiVersion": "v1", "time": ts, "fieldsType": "FieldsV1",
-         "fieldsV1": fields_v1({"status": pod["status"]}), "subresource": "status"},
-    ]
-    return pod
+FILL_NODES = ("cpu-1", "cpu-2")  # the simulated kubelet makes what is bound to them Running
+FILL_CONCURRENCY = 16
 
 
 async def pod_template(spawner) -> str:
@@ -448,58 +400,50 @@ async def pod_template(spawner) -> str:
     return json.dumps(body)
 
 
-def fill_bodies(template: str, count: int):
-    for i in range(count):
-        body = json.loads(template.replace(FILL_USER, f"podfill{i:06d}"))
-        yield as_running(body, i)
+def fill_body(template: str, number: int) -> dict:
+    """Pod ``number`` of a side: its template for another user, bound to a simulated node.
+
+    Bound at creation (as a scheduler's binding would leave it), since that
+    many pods exceed the nodes' pod capacity; what claims it mounts are never
+    looked at by the simulated kubelet.
+    """
+    body = json.loads(template.replace(FILL_USER, f"podfill{number:06d}"))
+    body["spec"]["nodeName"] = FILL_NODES[number % len(FILL_NODES)]
+    return body
 
 
-# -- the stand-in with many pods (child process) -----------------------------------------
+async def fill_pods(cluster: ClusterProcess, templates: dict[str, str], count: int) -> dict[str, float]:
+    """Create ``count`` pods per side and wait for all to run; average JSON size per pod, per side."""
+    import aiohttp
 
+    from tests.support.cluster import path
 
-async def serve_pods(path: Path) -> None:
-    """Child: a stand-in holding the pods in ``path``; prints its port and the
-    average JSON size per pod per namespace, then serves until terminated."""
-    from tests.support.k8s_apiserver import BY_PLURAL, ApiServer
+    namespaces = {"ours": OURS_NS, "plain": PLAIN_NS}
+    auth = cluster.admin
+    context = ssl.create_default_context(cafile=auth.ca_file)
+    context.load_cert_chain(*auth.session.cert)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=FILL_CONCURRENCY)) as http:
+        gate = asyncio.Semaphore(FILL_CONCURRENCY)
 
-    fill = json.loads(path.read_text())
-    api = await ApiServer.start()
-    sizes = {}
-    for item in fill:
-        total = 0
-        for body in fill_bodies(item["template"], item["count"]):
-            obj = await api.store.create(BY_PLURAL["pods"], item["namespace"], body)
-            total += len(json.dumps(obj))
-        sizes[item["namespace"]] = total / item["count"]
-    print(json.dumps({"url": api.url, "sizes": sizes}), flush=True)
-    await asyncio.Event().wait()
+        async def create(namespace: str, body: dict) -> None:
+            async with gate:
+                async with http.post(cluster.url + path("pods", namespace), json=body) as r:
+                    if r.status != 201:
+                        raise SystemExit(f"pod create: {r.status} {await r.text()}")
 
-
-class PodStandIn:
-    def __init__(self, workdir: Path, templates: dict[str, str], count: int):
-        path = workdir / "pods.json"
-        namespaces = {"ours": OURS_NS, "plain": PLAIN_NS}
-        path.write_text(json.dumps([{"namespace": namespaces[k], "template": t, "count": count} for k, t in templates.items()]))
-        self.proc = subprocess.Popen(
-            [sys.executable, __file__, "--serve-pods", str(path)], stdout=subprocess.PIPE, text=True, start_new_session=True
-        )
-        line = self.proc.stdout.readline()
-        if not line:
-            self.close()
-            raise SystemExit("the stand-in with many pods did not start")
-        info = json.loads(line)
-        self.url = info["url"]
-        self.sizes = {k: info["sizes"][ns] for k, ns in namespaces.items()}
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
+        for side, namespace in namespaces.items():
+            await asyncio.gather(*(create(namespace, fill_body(templates[side], i)) for i in range(count)))
+        sizes = {}
+        for side, namespace in namespaces.items():
+            deadline = time.monotonic() + 600
+            while True:
+                async with http.get(cluster.url + path("pods", namespace), params={"fieldSelector": "status.phase=Running"}) as r:
+                    running = (await r.json())["items"]
+                if len(running) >= count or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(1)
+            sizes[side] = sum(len(json.dumps(p)) for p in running) / max(len(running), 1)
+    return sizes
 
 
 # -- the pod cache at scale ----------------------------------------------------------------
@@ -575,6 +519,7 @@ async def measure_cache(name: str, spawner) -> dict:
 
 
 async def cache_phase(url: str, config_file: Path) -> list[dict]:
+    """Each side's pod reflector over the filled cluster."""
     results = []
     try:
         for name, make in (("ours", lambda: make_ours(config_file, url, "cache")), ("plain", lambda: make_plain(url, "cache"))):
@@ -605,11 +550,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=50, help="timed spawns per side (default 50)")
     parser.add_argument("--pods", type=int, default=5000, help="pods per side for the cache part (default 5000; 0: skip)")
-    parser.add_argument("--serve-pods", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_pods:
-        asyncio.run(serve_pods(args.serve_pods))
-        return
     if args.n < 1:
         parser.error("--n must be at least 1")
     if not 0 <= args.pods < 1_000_000:
@@ -617,28 +558,36 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-spawn-kube-") as tmp:
         workdir = Path(tmp)
-        use_dummy_kubeconfig(workdir)  # before anything imports kubespawner
-        config_file = write_workspaces_config(workdir)
+        print("starting the control plane with simulated nodes (child process)", flush=True)
+        cluster = ClusterProcess(workdir)
+        try:
+            use_kubeconfig(cluster.hub_kubeconfig)  # before anything imports kubespawner
+            cluster.admin.namespace(PLAIN_NS)
+            config_file = write_workspaces_config(workdir)
+            print(f"spawns: {args.n} per side, kubelet delay {KUBELET_DELAY}s, spec {SPEC}; plain: KubeSpawner, z2jh defaults",
+                  flush=True)
+            sides, templates = asyncio.run(spawn_phase(args.n, config_file, cluster))
+            for side in sides:
+                side.report()
 
-        print(f"spawns: {args.n} per side, kubelet delay {KUBELET_DELAY}s, spec {SPEC}; plain: KubeSpawner, z2jh defaults", flush=True)
-        sides, templates = asyncio.run(spawn_phase(args.n, config_file))
-        for side in sides:
-            side.report()
-
-        if args.pods:
-            print(f"pod cache: {args.pods} Running pods per side in a stand-in in a child process", flush=True)
-            standin = PodStandIn(workdir, templates, args.pods)
-            try:
-                results = asyncio.run(cache_phase(standin.url, config_file))
-            finally:
-                standin.close()
-            report_cache(results, standin.sizes, args.pods)
+            cache: dict[str, str] = {}
+            if args.pods:
+                print(f"pod cache: {args.pods} Running pods per side on the API server", flush=True)
+                sizes = asyncio.run(fill_pods(cluster, templates, args.pods))
+                results = asyncio.run(cache_phase(cluster.url, config_file))
+                report_cache(results, sizes, args.pods)
+                for r in results:
+                    cache[f"{r['name']}_cache_kb_per_pod"] = f"{r['bytes'] / max(r['pods'], 1) / 1000:.1f}"
+                    cache[f"{r['name']}_relist_stall_ms"] = f"{max(st for st, _ in r['stalls']) * 1000:.0f}"
+        finally:
+            cluster.close()
 
     ours, plain = sides
     x, y = statistics.median(ours.times), statistics.median(plain.times)
     print(
         f"RESULT spawn_kube n={args.n} ours_median_s={x:.3f} plain_median_s={y:.3f} ratio={x / y:.3f}"
         f" ours_requests={statistics.median_low(ours.start_requests)} plain_requests={statistics.median_low(plain.start_requests)}"
+        + "".join(f" {k}={v}" for k, v in sorted(cache.items()))
     )
 
 

@@ -5,7 +5,7 @@ a spec update that asks for another size would be silently ignored; it is
 refused instead, naming the field. A workspace whose volume was never made (its
 first start was refused, e.g. by a storage quota) may still change the size.
 
-Runs on the hub and stand-in cluster of test_kube_hub.py (its fixtures), with a
+Runs on the hub and real cluster of test_kube_hub.py (its fixtures), with a
 user of its own.
 """
 
@@ -16,8 +16,8 @@ import requests
 
 from workspaces.naming import object_name
 
-from ..support.kubeflow_objects import profile
-from .test_kube_hub import claims, cluster, kube_hub, module_hub  # noqa: F401 (fixtures)
+from ..support.hub import wait_for
+from .test_kube_hub import claims, kube_cluster, kube_hub, module_hub, own_profile  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.hub
 
@@ -27,10 +27,9 @@ USER = "ray"
 @pytest.fixture
 def ray(kube_hub):  # noqa: F811
     """The hub, the cluster and a token of ray, who owns the profile namespace 'ray'."""
-    hub, api = kube_hub
-    r = requests.post(f"{api.url}/apis/kubeflow.org/v1/profiles", json=profile(USER, USER), timeout=10)
-    assert r.status_code in (201, 409), r.text
-    return hub, api, hub.user_token(USER)
+    hub, cluster = kube_hub
+    own_profile(cluster, USER)
+    return hub, cluster, hub.user_token(USER)
 
 
 def create(hub, token: str, name: str, spec: dict) -> dict:
@@ -70,16 +69,18 @@ def test_an_update_that_keeps_the_size_is_accepted(ray):
 
 
 def test_a_workspace_whose_volume_was_never_made_may_change_its_size(ray):
-    hub, api, token = ray
-    api.fault("POST", rf"/namespaces/{USER}/persistentvolumeclaims$", status=403)  # as a storage quota does
+    hub, cluster, token = ray
+    cluster.admin.apply("resourcequotas", {"metadata": {"name": "storage", "namespace": USER},
+                                           "spec": {"hard": {"requests.storage": "20Gi"}}})
+    wait_for(lambda: cluster.admin.get("resourcequotas", "storage", USER).get("status", {}).get("hard"), 30, "quota status")
     r = hub.ws("POST", "/workspaces", token=token, json={"name": "quota", "spec": {"image": "lab", "storage": "50Gi"}})
     assert r.status_code == 403 and "the cluster refused the workspace's storage" in r.text, r.text
     hub.wait_stopped(USER, "quota")
-    assert f"{USER}/{object_name(USER, 'quota')}" not in claims(api, USER)
+    assert f"{USER}/{object_name(USER, 'quota')}" not in claims(cluster, USER)
 
     assert update(hub, token, {"name": "quota"}, storage="5Gi").status_code == 200
     r = hub.ws("POST", f"/workspaces/{USER}/quota/start", token=token)
     assert r.status_code == 200, r.text
     hub.wait_ready(USER, "quota")
-    [claim] = [c for c in api.store.items("persistentvolumeclaims", USER) if c["metadata"]["name"] == object_name(USER, "quota")]
+    [claim] = [c for c in cluster.items("persistentvolumeclaims", USER) if c["metadata"]["name"] == object_name(USER, "quota")]
     assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"

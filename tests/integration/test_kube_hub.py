@@ -1,88 +1,100 @@
-"""A real hub with the kubernetes backend, against the API stand-in whose kubelet runs real servers.
+"""A real hub with the kubernetes backend, on the real control plane, whose kubelet runs real servers.
 
-The hub, the proxy and every jupyter server are real processes; only the
-cluster is the stand-in, and its pods run as local processes on 127.0.0.N.
-Kubeflow mode: each user owns a profile namespace named after them.
+The hub, the proxy, every jupyter server, the API server, scheduler and
+controller manager are real; only the nodes are simulated, and their pods
+run as local processes on 127.0.0.N. The hub speaks as its ServiceAccount
+with the rules of config/kubernetes/rbac.yaml. Kubeflow mode: each user owns a
+profile namespace named after them, which enforces Pod Security restricted.
 """
 
 from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
-import yaml
 from playwright.sync_api import Browser, expect
 
 from spawner.kubernetes import object_name
 
 from ..support.browser import log_in
+from ..support.cluster_fixture import Cluster
 from ..support.hub import Hub, wait_for
-from ..support.k8s_apiserver import ApiServer, ApiServerThread
-from ..support.kubeflow_objects import profile
 
 pytestmark = pytest.mark.hub
 
 USERS = ("kim", "lee", "max", "ned", "oda", "pia")  # one per test: each owns a profile namespace named after them
+RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
+
+
+def own_profile(cluster: Cluster, user: str) -> None:
+    """A Kubeflow profile of ``user``, and its namespace as the profile controller makes it."""
+    cluster.admin.apply("profiles", {"apiVersion": "kubeflow.org/v1", "kind": "Profile", "metadata": {"name": user},
+                                     "spec": {"owner": {"kind": "User", "name": user}}})
+    cluster.admin.namespace(user, RESTRICTED)
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ApiServer, Path]]:
-    tmp_path = tmp_path_factory.mktemp("kube-cluster")
-    with ApiServerThread(kubelet="process", data_dir=tmp_path / "cluster") as api:
-        for user in USERS:
-            r = requests.post(f"{api.url}/apis/kubeflow.org/v1/profiles", json=profile(user, user), timeout=10)
-            assert r.status_code == 201
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(yaml.safe_dump(api.kubeconfig()))
-        yield api, kubeconfig
+def kube_cluster(cluster: Cluster) -> Iterator[Cluster]:
+    """The session's cluster, its kubelet running pods as processes while this module runs."""
+    for user in USERS:
+        own_profile(cluster, user)
+    cluster.kubelet.mode = "process"
+    try:
+        yield cluster
+    finally:
+        cluster.kubelet.mode = "status"
 
 
 @pytest.fixture(scope="module")
-def module_hub(tmp_path_factory: pytest.TempPathFactory, cluster) -> Iterator[tuple[Hub, ApiServer]]:
+def module_hub(tmp_path_factory: pytest.TempPathFactory, kube_cluster: Cluster) -> Iterator[tuple[Hub, Cluster]]:
     """One hub for the module (tests use different users); tests that kill it start it again."""
-    api, kubeconfig = cluster
+    root = tmp_path_factory.mktemp("kube-hub")
+    kubeconfig = kube_cluster.hub().write_kubeconfig(root / "kubeconfig")
     hub = Hub(
-        tmp_path_factory.mktemp("kube-hub"),
+        root,
         settings={"backend": "kubernetes", "kubernetes": {"kubeflow": True}},
         env={"KUBECONFIG": str(kubeconfig)},
         extra_config="c.KubeWorkspaceSpawner.unschedulable_grace = 1\n",
     )
     try:
-        yield hub.start(), api
+        yield hub.start(), kube_cluster
     finally:
         hub.shutdown()
 
 
 @pytest.fixture
-def kube_hub(module_hub) -> Iterator[tuple[Hub, ApiServer]]:
+def kube_hub(module_hub) -> Iterator[tuple[Hub, Cluster]]:
     """The module's hub, with the kubelet back to running pods at its usual pace after each test."""
-    hub, api = module_hub
+    hub, cluster = module_hub
     try:
-        yield hub, api
+        yield hub, cluster
     finally:
-        api.kubelet.scenario = lambda pod: "run"
-        api.kubelet.delay = 0.05
+        cluster.kubelet.scenario = lambda pod: "run"
+        cluster.kubelet.delay = 0.05
 
 
-def pods(api: ApiServer, user: str) -> list[str]:
-    """The pods in ``user``'s profile namespace, as namespace/name."""
-    return [f"{user}/{p['metadata']['name']}" for p in api.store.items("pods", user)]
+def live(cluster: Cluster, plural: str, user: str) -> list[dict]:
+    return [o for o in cluster.items(plural, user) if not o["metadata"].get("deletionTimestamp")]
 
 
-def claims(api: ApiServer, user: str) -> list[str]:
-    return [f"{user}/{p['metadata']['name']}" for p in api.store.items("persistentvolumeclaims", user)]
+def pods(cluster: Cluster, user: str) -> list[str]:
+    """The pods in ``user``'s profile namespace, as namespace/name (Terminating ones are on their way out)."""
+    return [f"{user}/{p['metadata']['name']}" for p in live(cluster, "pods", user)]
+
+
+def claims(cluster: Cluster, user: str) -> list[str]:
+    return [f"{user}/{p['metadata']['name']}" for p in live(cluster, "persistentvolumeclaims", user)]
 
 
 def test_a_workspace_is_created_reached_stopped_started_and_deleted(kube_hub):
-    hub, api = kube_hub
+    hub, cluster = kube_hub
     token = hub.user_token("kim")
     name = "kim/" + object_name("kim", "exp")
 
     hub.start_workspace("kim", "exp", {"image": "lab", "profile": "small", "storage": "5Gi"})
-    assert pods(api, "kim") == [name] and claims(api, "kim") == [name]
+    assert pods(cluster, "kim") == [name] and claims(cluster, "kim") == [name]
     r = hub.get("/user/kim/exp/api/status", token=token)
     assert r.status_code == 200, r.text
     # a file in the workspace's storage
@@ -98,8 +110,8 @@ def test_a_workspace_is_created_reached_stopped_started_and_deleted(kube_hub):
 
     assert hub.api("DELETE", "/users/kim/servers/exp", token=token).status_code in (202, 204)
     hub.wait_stopped("kim", "exp")
-    wait_for(lambda: pods(api, "kim") == [], 30, "the pod to go")
-    assert claims(api, "kim") == [name]  # stop keeps storage
+    wait_for(lambda: pods(cluster, "kim") == [], 30, "the pod to go")
+    assert claims(cluster, "kim") == [name]  # stop keeps storage
 
     assert hub.api("POST", "/users/kim/servers/exp", token=token, json={}).status_code in (201, 202)
     hub.wait_ready("kim", "exp")
@@ -109,7 +121,7 @@ def test_a_workspace_is_created_reached_stopped_started_and_deleted(kube_hub):
     r = hub.api("DELETE", "/users/kim/servers/exp", token=token, json={"remove": True})
     assert r.status_code in (202, 204)
     hub.wait_removed("kim", "exp")
-    wait_for(lambda: pods(api, "kim") == [] and claims(api, "kim") == [], 30, "the pod and the PVC to go")
+    wait_for(lambda: pods(cluster, "kim") == [] and claims(cluster, "kim") == [], 30, "the pod and the PVC to go")
 
 
 def test_the_api_lists_the_profile_namespaces_a_user_may_use(kube_hub):
@@ -129,8 +141,8 @@ def test_the_api_shows_the_namespace_a_workspace_runs_in(kube_hub):
 
 
 def test_a_start_the_cluster_cannot_schedule_fails_with_the_reason(kube_hub):
-    hub, api = kube_hub
-    api.kubelet.scenario = lambda pod: "unschedulable"
+    hub, cluster = kube_hub
+    # gpu-1 asks for a GPU without tolerating the GPU node's taint: the scheduler finds no node
     token = hub.user_token("lee")
     r = hub.api("POST", "/users/lee/servers/big", token=token, json={"image": "cuda", "profile": "gpu-1"})
     if r.status_code == 202:  # slower than the hub's slow_spawn_timeout: read the progress stream
@@ -142,41 +154,41 @@ def test_a_start_the_cluster_cannot_schedule_fails_with_the_reason(kube_hub):
         assert "no node can run this workspace" in r.json()["message"]
         assert "Insufficient nvidia.com/gpu" in r.json()["message"]
     hub.wait_stopped("lee", "big")
-    assert pods(api, "lee") == []
-    assert claims(api, "lee") == ["lee/" + object_name("lee", "big")]
+    assert pods(cluster, "lee") == []
+    assert claims(cluster, "lee") == ["lee/" + object_name("lee", "big")]
 
 
 def test_a_running_workspace_is_found_again_after_the_hub_is_killed(kube_hub):
-    hub, api = kube_hub
+    hub, cluster = kube_hub
     token = hub.user_token("max")
     hub.start_workspace("max", "job", {"image": "lab"})
-    [pod] = api.store.items("pods", "max")
+    [pod] = cluster.items("pods", "max")
 
     hub.stop(sig=signal.SIGKILL)
     hub.start()
 
     assert hub.server("max", "job")["ready"]
     assert hub.get("/user/max/job/api/status", token=token).status_code == 200
-    assert [p["metadata"]["uid"] for p in api.store.items("pods", "max")] == [pod["metadata"]["uid"]]
+    assert [p["metadata"]["uid"] for p in cluster.items("pods", "max")] == [pod["metadata"]["uid"]]
 
 
 def test_a_hub_killed_mid_spawn_leaves_no_orphan_and_nothing_pending(kube_hub):
-    hub, api = kube_hub
+    hub, cluster = kube_hub
     token = hub.user_token("ned")
-    api.kubelet.delay = 3  # the pod exists for a while before it runs
+    cluster.kubelet.delay = 3  # the pod exists for a while before it runs
     r = hub.api("POST", "/users/ned/servers/mid", token=token, json={"image": "lab"})
     assert r.status_code in (201, 202), r.text
-    wait_for(lambda: pods(api, "ned"), 20, "the pod to be created")
+    wait_for(lambda: pods(cluster, "ned"), 20, "the pod to be created")
 
     hub.stop(sig=signal.SIGKILL)
-    api.kubelet.delay = 0.05
+    cluster.kubelet.delay = 0.05
     hub.start()
 
     def settled() -> bool:
         server = hub.server("ned", "mid")
         if server is None or server["pending"]:
             return False
-        running = bool(pods(api, "ned"))
+        running = bool(pods(cluster, "ned"))
         # either the hub took the pod over as a running workspace, or it stopped it
         return server["ready"] == running
 
@@ -187,12 +199,10 @@ def test_a_hub_killed_mid_spawn_leaves_no_orphan_and_nothing_pending(kube_hub):
 
 @pytest.mark.browser
 def test_the_dashboard_offers_storage_namespaces_and_data_volumes(kube_hub, browser: Browser, artifacts):
-    hub, api = kube_hub
+    hub, cluster = kube_hub
     hub.user_token("pia")
-    r = requests.post(f"{api.url}/api/v1/namespaces/pia/persistentvolumeclaims",
-                      json={"metadata": {"name": "shared"}, "spec": {"accessModes": ["ReadWriteMany"],
-                            "resources": {"requests": {"storage": "1Gi"}}}}, timeout=10)
-    assert r.status_code == 201, r.text
+    cluster.admin.create("persistentvolumeclaims", {"metadata": {"name": "shared"}, "spec": {
+        "accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}}}, "pia")
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(30_000)
     try:
@@ -218,9 +228,11 @@ def test_the_dashboard_offers_storage_namespaces_and_data_volumes(kube_hub, brow
     finally:
         context.close()
     name = object_name("pia", "data")
-    [pod] = [p for p in api.store.items("pods", "pia") if p["metadata"]["name"] == name]
-    assert {"name": "data-0", "persistentVolumeClaim": {"claimName": "shared", "readOnly": False}} in pod["spec"]["volumes"]
-    [claim] = [c for c in api.store.items("persistentvolumeclaims", "pia") if c["metadata"]["name"] == name]
+    [pod] = [p for p in cluster.items("pods", "pia") if p["metadata"]["name"] == name]
+    [volume] = [v for v in pod["spec"]["volumes"] if v["name"] == "data-0"]
+    # written as readOnly: false, which the server leaves out (its default)
+    assert volume["persistentVolumeClaim"]["claimName"] == "shared" and not volume["persistentVolumeClaim"].get("readOnly")
+    [claim] = [c for c in cluster.items("persistentvolumeclaims", "pia") if c["metadata"]["name"] == name]
     assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
     assert hub.api("DELETE", "/users/pia/servers/data", json={"remove": True}).status_code in (202, 204)
     hub.wait_removed("pia", "data")

@@ -59,6 +59,45 @@ def storage_class(name: str, default: bool = False, parameters: dict[str, str] |
     }
 
 
+class AuditLog:
+    """The API server's audit log: who asked for what (metadata of every request)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def mark(self) -> int:
+        return self.path.stat().st_size if self.path.exists() else 0
+
+    def requests(self, admin: Kube, user: str, since: int = 0) -> list[tuple[str, str, str]]:
+        """(method, path, query) of each request ``user`` made after ``since``.
+
+        A request's entry is written as its answer completes; a marker
+        request sent now and found in the log shows that the entries of every
+        request answered before it are there too.
+        """
+        marker = uuid.uuid4().hex
+        admin.request("GET", "/version", params={"mark": marker})
+        wait_until(lambda: marker in self._tail(), 10, "the audit log to catch up")
+        seen: set[str] = set()
+        found = []
+        with open(self.path) as log:
+            log.seek(since)
+            for line in log:
+                event = json.loads(line)
+                if event["user"]["username"] != user or event["auditID"] in seen:
+                    continue
+                if event["stage"] == "ResponseComplete" or (event["stage"] == "ResponseStarted" and event["verb"] == "watch"):
+                    seen.add(event["auditID"])
+                    uri = urlsplit(event["requestURI"])
+                    found.append((METHODS.get(event["verb"], "GET"), uri.path, uri.query))
+        return found
+
+    def _tail(self, size: int = 1 << 16) -> str:
+        with open(self.path, "rb") as log:
+            log.seek(max(0, log.seek(0, 2) - size))
+            return log.read().decode(errors="replace")
+
+
 class Cluster:
     """A running test cluster: ``admin`` (a Kube client), ``kubelet``, ``provisioner``."""
 
@@ -73,6 +112,7 @@ class Cluster:
 
     def start(self) -> Cluster:
         self.plane.start()
+        self.audit = AuditLog(self.plane.dir / "audit.log")
         try:
             self.admin = self.plane.admin()
             self._install()
@@ -132,38 +172,11 @@ class Cluster:
 
     def audit_mark(self) -> int:
         """A point in the audit log; ``requests(since=mark)`` reads what came after."""
-        log = self.plane.dir / "audit.log"
-        return log.stat().st_size if log.exists() else 0
+        return self.audit.mark()
 
     def requests(self, user: str | None = None, since: int = 0) -> list[tuple[str, str, str]]:
-        """(method, path, query) of each request ``user`` (default: the hub) made, from the audit log.
-
-        A request's entry is written as its answer completes; a marker
-        request sent now and found in the log shows that the entries of every
-        request answered before it are there too.
-        """
-        user = user or self.hub_user
-        marker = uuid.uuid4().hex
-        self.admin.request("GET", "/version", params={"mark": marker})
-        wait_until(lambda: marker in self._audit_tail(), 10, "the audit log to catch up")
-        seen: set[str] = set()
-        found = []
-        with open(self.plane.dir / "audit.log") as log:
-            log.seek(since)
-            for line in log:
-                event = json.loads(line)
-                if event["user"]["username"] != user or event["auditID"] in seen:
-                    continue
-                if event["stage"] == "ResponseComplete" or (event["stage"] == "ResponseStarted" and event["verb"] == "watch"):
-                    seen.add(event["auditID"])
-                    uri = urlsplit(event["requestURI"])
-                    found.append((METHODS.get(event["verb"], "GET"), uri.path, uri.query))
-        return found
-
-    def _audit_tail(self, size: int = 1 << 16) -> str:
-        with open(self.plane.dir / "audit.log", "rb") as log:
-            log.seek(max(0, log.seek(0, 2) - size))
-            return log.read().decode(errors="replace")
+        """(method, path, query) of each request ``user`` (default: the hub) made after ``since``."""
+        return self.audit.requests(self.admin, user or self.hub_user, since)
 
     def namespace(self, prefix: str = "t", labels: dict[str, str] | None = None) -> str:
         """A fresh namespace, ready for pods."""
@@ -226,8 +239,12 @@ def main() -> None:
     cluster = Cluster(args.dir.resolve())
     print("starting the control plane (etcd, kube-apiserver, kube-scheduler, kube-controller-manager)...", flush=True)
     cluster.start()
+    hub = cluster.hub().write_kubeconfig(args.dir.resolve() / "hub.kubeconfig")
     print(f"ready at {cluster.url}, with nodes {', '.join(n.name for n in NODES)} and storage classes "
-          f"{', '.join(STORAGE_CLASSES)}\n  export KUBECONFIG={cluster.plane.kubeconfig_path}\nCtrl-C stops it.", flush=True)
+          f"{', '.join(STORAGE_CLASSES)}\n"
+          f"  the admin:  export KUBECONFIG={cluster.plane.kubeconfig_path}\n"
+          f"  the hub's ServiceAccount (config/kubernetes/rbac.yaml): export KUBECONFIG={hub}\n"
+          "Ctrl-C stops it.", flush=True)
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     try:
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
