@@ -53,12 +53,13 @@ GPU_PROFILE = {
 }
 
 
-def write_config(root: Path, images: tuple[dict[str, Any], ...] = (), **kubernetes: Any) -> Path:
-    """A workspaces.yaml with the test catalog (and ``images``), a GPU profile and these kubernetes settings."""
+def write_config(root: Path, images: tuple[dict[str, Any], ...] = (), profiles: tuple[dict[str, Any], ...] = (),
+                 **kubernetes: Any) -> Path:
+    """A workspaces.yaml with the test catalog (and ``images``), a GPU profile (and ``profiles``) and these kubernetes settings."""
     root.mkdir(parents=True, exist_ok=True)
-    profiles = yaml.safe_load((DATA / "profiles.yaml").read_text())
-    profiles["profiles"].append(GPU_PROFILE)
-    (root / "profiles.yaml").write_text(yaml.safe_dump(profiles))
+    listed = yaml.safe_load((DATA / "profiles.yaml").read_text())
+    listed["profiles"] += [GPU_PROFILE, *profiles]
+    (root / "profiles.yaml").write_text(yaml.safe_dump(listed))
     suffix = uuid.uuid4().hex[:6]
     catalog = yaml.safe_load((DATA / "catalog.yaml").read_text())
     catalog["images"] += images
@@ -192,6 +193,18 @@ def assert_valid_objects(api) -> int:
                 kubernetes_validate.validate(obj, version, strict=True)
             checked += 1
     return checked
+
+
+def hardened_pod(name: str, image: str, labels: dict[str, str] | None = None, **spec: Any) -> dict[str, Any]:
+    """A pod of one container named like a workspace's, that Pod Security "restricted" admits, as the admin makes it."""
+    context = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True,
+               "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels or {}},
+        "spec": {"containers": [{"name": "notebook", "image": image, "securityContext": context}], **spec},
+    }
 
 
 def rules_of(role: dict[str, Any]) -> set[tuple[str, str, str]]:

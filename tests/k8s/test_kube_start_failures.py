@@ -1,42 +1,70 @@
-"""A start that cannot succeed ends within seconds with the cluster's reason; API trouble leaves no orphans."""
+"""A start that cannot succeed ends within seconds with the cluster's reason; API trouble leaves no orphans.
+
+On the real cluster: "unschedulable" is the real scheduler's answer to a
+profile that asks for more GPUs than any node has; an image that cannot be
+pulled and a server that keeps crashing are fates of the simulated kubelet
+(``cluster.kubelet.scenario``). A cluster autoscaler's words are written by
+the test through the admin client, as the cluster-autoscaler writes them.
+
+What a real API server cannot be made to do on demand (a burst of 5xx, a slow
+answer, an outage) is injected into the in-repo stand-in; those tests say so.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
-import requests
 from jupyterhub.spawner import SpawnException
 
 from spawner.kubernetes import object_name
-from workspaces.config import load_config
 
+from ..support.cluster import wait_until
+from ..support.cluster_fixture import GPUS
 from ..support.k8s_apiserver import ApiServerThread
-from .kube import make_spawner, ours, run, start, write_config
+from .kube import hardened_pod, make_spawner, run, start, write_config
 
 SPEC = {"image": "lab", "profile": "small"}
-
-
-@pytest.fixture(scope="module")
-def config_file(tmp_path_factory) -> Path:
-    return write_config(tmp_path_factory.mktemp("failures"))
+# more GPUs than the GPU node has: every node is "Insufficient nvidia.com/gpu"
+TOO_BIG = {
+    "id": "gpu-too-big",
+    "display_name": "More GPUs than any node",
+    "gpu": {"count": 2 * GPUS},
+    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+}
+UNSCHEDULABLE = {"image": "cuda", "profile": "gpu-too-big"}
+OLD_IMAGE = "example.org/old:1"
 
 
 @pytest.fixture
-def api():
-    with ApiServerThread() as api:
-        yield api
+def config_file(tmp_path: Path, namespace: str) -> Path:
+    return write_config(tmp_path, profiles=(TOO_BIG,), namespace=namespace)
 
 
-def failed_start(config_file: Path, api, fate: str) -> tuple[SpawnException, float, list[str]]:
-    """Start with the kubelet set on ``fate``; returns the error, seconds taken and progress messages."""
-    api.kubelet.scenario = lambda pod: fate
+@pytest.fixture
+def kubelet(cluster, namespace):
+    """The simulated kubelet; ``fate(...)`` decides for this test's pods, and every pod runs again after it."""
+    yield cluster.kubelet
+    cluster.kubelet.scenario = lambda pod: "run"
+
+
+def fate_in(namespace: str, fate: Callable[[dict[str, Any]], str]) -> Callable[[dict[str, Any]], str]:
+    """A kubelet scenario: ``fate(pod)`` for pods in ``namespace``, "run" elsewhere."""
+    return lambda pod: fate(pod) if pod["metadata"]["namespace"] == namespace else "run"
+
+
+def failed_start(cluster, config_file: Path, spec: dict, server: str, **traits: Any) -> tuple[SpawnException, float, list[str]]:
+    """Start a workspace that will fail; returns the error, the seconds taken and the progress messages."""
 
     async def go():
-        s = make_spawner(config_file, api.url, user="ann", server=fate, start_timeout=60, unschedulable_grace=0.5)
-        s.apply_spec(SPEC)
+        s = make_spawner(config_file, cluster, user="ann", server=server,
+                         **{"start_timeout": 60, "unschedulable_grace": 0.5, **traits})
+        s.apply_spec(spec)
         messages: list[str] = []
 
         async def follow():
@@ -55,67 +83,162 @@ def failed_start(config_file: Path, api, fate: str) -> tuple[SpawnException, flo
     return run(go)
 
 
+def fail_by(cluster, config_file: Path, kubelet, namespace: str, fate: str) -> tuple[SpawnException, float, list[str]]:
+    """A start that fails as ``fate`` says: the scheduler finds no node, or the kubelet's pull or crash."""
+    if fate == "unschedulable":
+        return failed_start(cluster, config_file, UNSCHEDULABLE, fate)
+    kubelet.scenario = fate_in(namespace, lambda pod: fate)
+    return failed_start(cluster, config_file, SPEC, fate)
+
+
 @pytest.mark.parametrize(
     "fate, reason, status, cause",
     [
-        ("unschedulable", "unschedulable", 503, "3 Insufficient nvidia.com/gpu"),
+        ("unschedulable", "unschedulable", 503, "0/3 nodes are available: 3 Insufficient nvidia.com/gpu"),
         ("image-pull", "image", 502, "cannot be pulled (ImagePullBackOff"),
         ("crash", "crash", 502, "keeps crashing (CrashLoopBackOff"),
     ],
 )
-def test_a_start_that_cannot_succeed_fails_within_seconds_with_the_cause(config_file, api, fate, reason, status, cause):
-    error, took, _ = failed_start(config_file, api, fate)
+def test_a_start_that_cannot_succeed_fails_within_seconds_with_the_cause(
+    cluster, config_file, kubelet, namespace, fate, reason, status, cause
+):
+    error, took, _ = fail_by(cluster, config_file, kubelet, namespace, fate)
     assert took < 10, f"took {took:.1f}s; start_timeout is 60s"
     assert (error.reason, error.status_code) == (reason, status)
     assert cause in error.jupyterhub_message
 
 
 @pytest.mark.parametrize("fate", ["unschedulable", "image-pull", "crash"])
-def test_a_failed_start_removes_the_pod_and_keeps_the_pvc(config_file, api, fate):
-    failed_start(config_file, api, fate)
-    assert ours(api, "pods") == []
-    assert [c["metadata"]["name"] for c in ours(api, "persistentvolumeclaims")] == [object_name("ann", fate)]
+def test_a_failed_start_removes_the_pod_and_keeps_the_pvc(cluster, config_file, kubelet, namespace, fate):
+    fail_by(cluster, config_file, kubelet, namespace, fate)
+    assert cluster.items("pods", namespace) == []
+    [claim] = cluster.items("persistentvolumeclaims", namespace)
+    assert claim["metadata"]["name"] == object_name("ann", fate) and not claim["metadata"].get("deletionTimestamp")
 
 
-def test_the_progress_stream_shows_the_clusters_events(config_file, api):
-    _, _, messages = failed_start(config_file, api, "unschedulable")
+def test_the_progress_stream_shows_the_clusters_events(cluster, config_file, namespace):
+    _, _, messages = failed_start(cluster, config_file, UNSCHEDULABLE, "unschedulable")
     assert any("Insufficient nvidia.com/gpu" in m for m in messages), messages
 
 
-def test_a_pod_left_from_before_is_replaced_on_409(config_file, api):
-    namespace = load_config(config_file).settings.kubernetes.namespace
-    leftover = {"metadata": {"name": object_name("ann", "old")}, "spec": {"containers": [{"name": "notebook", "image": "old"}]}}
-    r = requests.post(f"{api.url}/api/v1/namespaces/{namespace}/pods", json=leftover, timeout=10)
-    assert r.status_code == 201
-
-    run(lambda: start(config_file, api.url, SPEC, user="ann", server="old"))
-    [pod] = api.store.items("pods", namespace)
-    assert pod["metadata"]["uid"] != r.json()["metadata"]["uid"]
+def test_a_pod_left_from_before_is_replaced_on_409(cluster, config_file, namespace):
+    leftover = cluster.admin.create("pods", hardened_pod(object_name("ann", "old"), OLD_IMAGE), namespace)
+    run(lambda: start(config_file, cluster, SPEC, user="ann", server="old"))
+    [pod] = cluster.items("pods", namespace)
+    assert pod["metadata"]["uid"] != leftover["metadata"]["uid"]
     assert pod["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "workspaces"
+    assert pod["status"]["phase"] == "Running"
 
 
-def test_a_burst_of_500s_on_create_is_survived_with_one_pod(config_file, api):
+def test_an_unschedulable_pod_gets_its_grace_for_an_autoscaler(cluster, config_file, namespace):
+    _, took, _ = failed_start(cluster, config_file, UNSCHEDULABLE, "grace", unschedulable_grace=2)
+    assert 2 <= took < 8
+
+
+def say_as_the_autoscaler(cluster, pod: dict, reason: str, message: str) -> None:
+    """An event on ``pod`` as the cluster-autoscaler writes it."""
+    meta = pod["metadata"]
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    cluster.admin.create("events", {
+        "metadata": {"generateName": meta["name"] + "."},
+        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": meta["name"], "namespace": meta["namespace"],
+                           "uid": meta["uid"], "resourceVersion": meta["resourceVersion"]},
+        "reason": reason,
+        "message": message,
+        "type": "Normal",
+        "count": 1,
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "source": {"component": "cluster-autoscaler"},
+        "reportingComponent": "cluster-autoscaler",
+        "reportingInstance": "cluster-autoscaler",
+    }, meta["namespace"])
+
+
+def test_the_autoscaler_saying_no_ends_the_grace_at_once(cluster, config_file, namespace):
+    name = object_name("ann", "no-room")
+
+    def refused_by_the_scheduler() -> dict | None:
+        events = cluster.items("events", namespace, fieldSelector=f"involvedObject.name={name},reason=FailedScheduling")
+        return events and cluster.admin.find("pods", name, namespace)
+
+    async def go():
+        s = make_spawner(config_file, cluster, user="ann", server="no-room", unschedulable_grace=60)
+        s.apply_spec(UNSCHEDULABLE)
+        began = time.monotonic()
+        started = asyncio.ensure_future(s.start())
+        # the autoscaler looks at the pod the scheduler could not place, and cannot help
+        pod = await asyncio.to_thread(wait_until, refused_by_the_scheduler, 20, "the scheduler to refuse the pod")
+        await asyncio.to_thread(say_as_the_autoscaler, cluster, pod, "NotTriggerScaleUp",
+                                "pod didn't trigger scale-up: 1 max node group size reached")
+        with pytest.raises(SpawnException) as info:
+            await started
+        return time.monotonic() - began, info.value
+
+    took, error = run(go)
+    assert took < 8, f"took {took:.1f}s; the grace was 60s"
+    assert error.reason == "unschedulable"
+
+
+def test_a_crash_looping_pod_left_from_before_does_not_fail_the_new_start(cluster, config_file, kubelet, namespace):
+    """The hub's watch sees the old pod (it carries the workspace labels) crash-looping while the new start replaces it."""
+    kubelet.scenario = fate_in(namespace, lambda pod: "crash" if pod["spec"]["containers"][0]["image"] == OLD_IMAGE else "run")
+    name = object_name("ann", "stale")
+    labels = {"app.kubernetes.io/managed-by": "workspaces", "component": "workspace"}
+    cluster.admin.create("pods", hardened_pod(name, OLD_IMAGE, labels=labels), namespace)
+
+    def crash_looping() -> bool:
+        statuses = cluster.admin.get("pods", name, namespace).get("status", {}).get("containerStatuses") or []
+        return any((s["state"].get("waiting") or {}).get("reason") == "CrashLoopBackOff" for s in statuses)
+
+    wait_until(crash_looping, 20, "the kubelet to report the old pod crash-looping")
+    run(lambda: start(config_file, cluster, SPEC, user="ann", server="stale"))
+    [pod] = cluster.items("pods", namespace)
+    assert pod["spec"]["containers"][0]["image"] != OLD_IMAGE and pod["status"]["phase"] == "Running"
+
+
+# -- API trouble, on the stand-in -----------------------------------------------------------
+# A real API server answers 500, 503 or slowly only when it is broken; the
+# stand-in injects such answers on demand (``api.fault``).
+
+
+@pytest.fixture
+def api():
+    with ApiServerThread() as api:
+        yield api
+
+
+@pytest.fixture
+def standin_config(tmp_path: Path) -> Path:
+    return write_config(tmp_path / "standin")
+
+
+def test_a_burst_of_500s_on_create_is_survived_with_one_pod(standin_config, api):
+    """On the stand-in: a real API server cannot be made to answer 500 and 503 to chosen creates."""
     api.fault("POST", r"/pods$", status=500, times=3)
     api.fault("POST", r"/persistentvolumeclaims$", status=503, times=2)
-    s = run(lambda: start(config_file, api.url, SPEC, user="ann", server="burst"))
+    s = run(lambda: start(standin_config, api, SPEC, user="ann", server="burst"))
     assert [p["metadata"]["name"] for p in api.store.items("pods", s.namespace)] == [object_name("ann", "burst")]
     assert len(api.store.items("persistentvolumeclaims", s.namespace)) == 1
 
 
-def test_a_slow_api_server_is_survived_with_one_pod(config_file, api):
-    # the first create outlives the client's timeout but succeeds on the server;
-    # the retry meets a 409 and replaces it, so one pod remains
+def test_a_slow_api_server_is_survived_with_one_pod(standin_config, api):
+    """On the stand-in: a real API server cannot be made to answer one chosen create late.
+
+    The first create outlives the client's timeout but succeeds on the
+    server; the retry meets a 409 and replaces it, so one pod remains.
+    """
     api.fault("POST", r"/pods$", status=0, delay=2.5, times=1)
-    s = run(lambda: start(config_file, api.url, SPEC, user="ann", server="slow", k8s_api_request_timeout=1))
+    s = run(lambda: start(standin_config, api, SPEC, user="ann", server="slow", k8s_api_request_timeout=1))
     assert [p["metadata"]["name"] for p in api.store.items("pods", s.namespace)] == [object_name("ann", "slow")]
 
 
-def test_an_api_that_keeps_failing_fails_the_start_and_leaves_no_pod(config_file, api):
-    # every create fails for longer than the retry budget
+def test_an_api_that_keeps_failing_fails_the_start_and_leaves_no_pod(standin_config, api):
+    """On the stand-in: a real API server cannot be made to fail every pod create for longer than the retry budget."""
     api.fault("POST", r"/pods$", status=500, times=-1)
 
     async def go():
-        s = make_spawner(config_file, api.url, user="ann", server="down", k8s_api_request_retry_timeout=2)
+        s = make_spawner(standin_config, api, user="ann", server="down", k8s_api_request_retry_timeout=2)
         s.apply_spec(SPEC)
         with pytest.raises(Exception):
             await s.start()
@@ -124,48 +247,3 @@ def test_an_api_that_keeps_failing_fails_the_start_and_leaves_no_pod(config_file
     namespace = run(go)
     api.store.faults.clear()
     assert api.store.items("pods", namespace) == []
-
-
-def test_an_unschedulable_pod_gets_its_grace_for_an_autoscaler(config_file, api):
-    api.kubelet.scenario = lambda pod: "unschedulable"
-
-    async def go():
-        s = make_spawner(config_file, api.url, user="ann", server="grace", unschedulable_grace=2)
-        s.apply_spec(SPEC)
-        began = time.monotonic()
-        with pytest.raises(SpawnException):
-            await s.start()
-        return time.monotonic() - began
-
-    assert 2 <= run(go) < 8
-
-
-def test_the_autoscaler_saying_no_ends_the_grace_at_once(config_file, api):
-    def no_room(pod):
-        asyncio.ensure_future(api.kubelet.event(pod, "NotTriggerScaleUp", "pod didn't trigger scale-up: max size reached"))
-        return "unschedulable"
-
-    api.kubelet.scenario = no_room
-
-    async def go():
-        s = make_spawner(config_file, api.url, user="ann", server="no-room", unschedulable_grace=60)
-        s.apply_spec(SPEC)
-        began = time.monotonic()
-        with pytest.raises(SpawnException) as info:
-            await s.start()
-        return time.monotonic() - began, info.value
-
-    took, error = run(go)
-    assert took < 8 and error.reason == "unschedulable"
-
-
-def test_a_crash_looping_pod_left_from_before_does_not_fail_the_new_start(config_file, api):
-    namespace = load_config(config_file).settings.kubernetes.namespace
-    api.kubelet.scenario = lambda pod: "crash" if pod["spec"]["containers"][0]["image"] == "old" else "run"
-    leftover = {"metadata": {"name": object_name("ann", "stale")}, "spec": {"containers": [{"name": "notebook", "image": "old"}]}}
-    assert requests.post(f"{api.url}/api/v1/namespaces/{namespace}/pods", json=leftover, timeout=10).status_code == 201
-    time.sleep(0.3)  # the kubelet reports it crash-looping
-
-    run(lambda: start(config_file, api.url, SPEC, user="ann", server="stale"))
-    [pod] = api.store.items("pods", namespace)
-    assert pod["spec"]["containers"][0]["image"] != "old"
