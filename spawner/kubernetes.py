@@ -488,8 +488,11 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
             try:
                 await self.api.create_namespace(body)
             except ApiException as e:
-                if e.status != 409:
-                    raise
+                if e.status == 409:
+                    return
+                if is_refusal(e):  # RBAC without the template's rule, a policy on namespaces
+                    raise refusal("namespace", e, None) from None
+                raise
 
         await self._api_call(create, f"create namespace {namespace}")
 

@@ -127,3 +127,16 @@ def test_a_request_outside_the_rules_is_refused_by_the_server_and_reported_clear
     message = info.value.jupyterhub_message
     assert "cannot create resource" in message and f'in the namespace "{elsewhere}"' in message
     assert cluster.items("pods", elsewhere) == [] and cluster.items("persistentvolumeclaims", elsewhere) == []
+
+
+def test_a_namespace_the_rules_do_not_let_the_hub_create_is_refused_clearly(cluster, tmp_path):
+    """The config asks for a namespace per user; the chart was installed for one fixed namespace."""
+    hub = install_rbac(cluster, "--set", f"workspaces.kubernetes.namespace=granted-{uuid.uuid4().hex[:6]}")
+    template = f"tpl{uuid.uuid4().hex[:4]}-{{username}}"
+    config = write_config(tmp_path, namespace_template=template)
+    with pytest.raises(SpawnException) as info:
+        run(lambda: start(config, hub, SPEC, user="rex", server="x"))
+    assert info.value.status_code == 403
+    assert "the cluster refused the workspace's namespace" in info.value.jupyterhub_message
+    assert 'cannot create resource "namespaces"' in info.value.jupyterhub_message
+    assert not cluster.admin.find("namespaces", template.replace("{username}", "rex"))
