@@ -21,7 +21,7 @@ from workspaces.naming import label_value
 
 from ..support.cluster import wait_until
 from .conftest import RESTRICTED
-from .kube import Kubeflow, make_spawner, run, start, unique, write_config
+from .kube import Kubeflow, hardened_pod, make_spawner, run, start, unique, write_config
 
 WRITES = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -438,14 +438,7 @@ def test_a_look_alike_pod_in_a_namespace_the_user_may_not_use_is_ignored(kubeflo
         "app.kubernetes.io/managed-by": "workspaces", "component": "workspace",
         "workspaces.jupyter.org/owner": label_value(bob), "workspaces.jupyter.org/workspace": "w",
     }
-    look_alike = cluster.admin.create("pods", {
-        "metadata": {"name": object_name(bob, "w"), "labels": labels},
-        "spec": {
-            "securityContext": {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}},
-            "containers": [{"name": "notebook", "image": "evil", "securityContext": {
-                "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}}],
-        },
-    }, hers)
+    look_alike = cluster.admin.create("pods", hardened_pod(object_name(bob, "w"), "evil", labels), hers)
 
     async def after_restart():
         s = make_spawner(kubeflow_config, cluster, user=bob, server="w")
