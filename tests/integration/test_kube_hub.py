@@ -21,6 +21,7 @@ from spawner.kubernetes import object_name
 from ..support.browser import log_in
 from ..support.cluster_fixture import Cluster
 from ..support.hub import Hub, wait_for
+from ..support.kubeflow_objects import profile
 
 pytestmark = pytest.mark.hub
 
@@ -30,8 +31,7 @@ RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 
 def own_profile(cluster: Cluster, user: str) -> None:
     """A Kubeflow profile of ``user``, and its namespace as the profile controller makes it."""
-    cluster.admin.apply("profiles", {"apiVersion": "kubeflow.org/v1", "kind": "Profile", "metadata": {"name": user},
-                                     "spec": {"owner": {"kind": "User", "name": user}}})
+    cluster.admin.apply("profiles", profile(user, user))
     cluster.admin.namespace(user, RESTRICTED)
 
 

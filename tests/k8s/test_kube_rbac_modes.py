@@ -21,7 +21,7 @@ from jupyterhub.spawner import SpawnException
 from ..helm.chart import render
 from ..support.cluster import Kube
 from .conftest import RESTRICTED
-from .kube import make_spawner, run, start, write_config
+from .kube import Kubeflow, make_spawner, run, start, unique, write_config
 
 RBAC_KINDS = {"ServiceAccount": "serviceaccounts", "ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings",
               "Role": "roles", "RoleBinding": "rolebindings"}
@@ -106,14 +106,14 @@ def test_the_namespace_template_mode_makes_each_users_namespace(cluster, tmp_pat
 
 
 def test_the_kubeflow_mode_works_in_the_owners_profile_namespace(cluster, tmp_path):
-    owner = f"kay{uuid.uuid4().hex[:4]}@example.com"
-    profile = f"kf-{uuid.uuid4().hex[:6]}"
-    cluster.admin.create("profiles", {"apiVersion": "kubeflow.org/v1", "kind": "Profile", "metadata": {"name": profile},
-                                      "spec": {"owner": {"kind": "User", "name": owner}}})
-    cluster.admin.namespace(profile, RESTRICTED)  # what Kubeflow's profile controller makes
-    hub = install_rbac(cluster, "-f", "helm/examples/kubeflow.yaml")
-    namespace = tour(hub, config_of(hub, tmp_path), owner)
-    assert namespace == profile
+    owner = f"{unique('kay')}@example.com"
+    kubeflow = Kubeflow(cluster, RESTRICTED)
+    try:
+        profile = kubeflow.profile("kf", owner)
+        hub = install_rbac(cluster, "-f", "helm/examples/kubeflow.yaml")
+        assert tour(hub, config_of(hub, tmp_path), owner) == profile
+    finally:
+        kubeflow.remove()
 
 
 def test_a_request_outside_the_rules_is_refused_by_the_server_and_reported_clearly(cluster, tmp_path):

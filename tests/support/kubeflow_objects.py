@@ -1,4 +1,4 @@
-"""Kubeflow objects as the profile controller and KFAM write them, for the API stand-in."""
+"""Kubeflow objects as the profile controller and KFAM write them: a Profile, and a contributor's RoleBinding."""
 
 
 def profile(name: str, owner: str) -> dict:
