@@ -48,7 +48,7 @@ def config_file(tmp_path: Path, namespace: str) -> Path:
 
 @pytest.fixture
 def kubelet(cluster, namespace):
-    """The simulated kubelet; ``fate(...)`` decides for this test's pods, and every pod runs again after it."""
+    """The simulated kubelet, whose ``scenario`` the test sets; every pod runs again after it."""
     yield cluster.kubelet
     cluster.kubelet.scenario = lambda pod: "run"
 
@@ -58,8 +58,12 @@ def fate_in(namespace: str, fate: Callable[[dict[str, Any]], str]) -> Callable[[
     return lambda pod: fate(pod) if pod["metadata"]["namespace"] == namespace else "run"
 
 
-def failed_start(cluster, config_file: Path, spec: dict, server: str, **traits: Any) -> tuple[SpawnException, float, list[str]]:
-    """Start a workspace that will fail; returns the error, the seconds taken and the progress messages."""
+def failed_start(cluster, config_file: Path, spec: dict, server: str, meanwhile: Callable[[], None] | None = None,
+                 **traits: Any) -> tuple[SpawnException, float, list[str]]:
+    """Start a workspace that will fail, doing ``meanwhile`` (in a thread) while it starts.
+
+    Returns the error, the seconds taken and the progress messages.
+    """
 
     async def go():
         s = make_spawner(config_file, cluster, user="ann", server=server,
@@ -73,8 +77,10 @@ def failed_start(cluster, config_file: Path, spec: dict, server: str, **traits: 
 
         began = time.monotonic()
         with pytest.raises(SpawnException) as info:
-            started = s.start()
+            started = asyncio.ensure_future(s.start())
             follower = asyncio.ensure_future(follow())
+            if meanwhile is not None:
+                await asyncio.to_thread(meanwhile)
             await started
         took = time.monotonic() - began
         await asyncio.wait_for(follower, 5)
@@ -116,11 +122,6 @@ def test_a_failed_start_removes_the_pod_and_keeps_the_pvc(cluster, config_file, 
     assert claim["metadata"]["name"] == object_name("ann", fate) and not claim["metadata"].get("deletionTimestamp")
 
 
-def test_the_progress_stream_shows_the_clusters_events(cluster, config_file, namespace):
-    _, _, messages = failed_start(cluster, config_file, UNSCHEDULABLE, "unschedulable")
-    assert any("Insufficient nvidia.com/gpu" in m for m in messages), messages
-
-
 def test_a_pod_left_from_before_is_replaced_on_409(cluster, config_file, namespace):
     leftover = cluster.admin.create("pods", hardened_pod(object_name("ann", "old"), OLD_IMAGE), namespace)
     run(lambda: start(config_file, cluster, SPEC, user="ann", server="old"))
@@ -155,29 +156,38 @@ def say_as_the_autoscaler(cluster, pod: dict, reason: str, message: str) -> None
     }, meta["namespace"])
 
 
-def test_the_autoscaler_saying_no_ends_the_grace_at_once(cluster, config_file, namespace):
-    name = object_name("ann", "no-room")
+def no_room(cluster, namespace: str, server: str) -> Callable[[], None]:
+    """The autoscaler's look at the workspace's pod, once the real scheduler has said that no node has its GPUs: it cannot help."""
+    name = object_name("ann", server)
 
-    def refused_by_the_scheduler() -> dict | None:
+    def refused_for_its_gpus() -> dict | None:
         events = cluster.items("events", namespace, fieldSelector=f"involvedObject.name={name},reason=FailedScheduling")
-        return events and cluster.admin.find("pods", name, namespace)
+        said = any("Insufficient nvidia.com/gpu" in e["message"] for e in events)
+        return cluster.admin.find("pods", name, namespace) if said else None
 
-    async def go():
-        s = make_spawner(config_file, cluster, user="ann", server="no-room", unschedulable_grace=60)
-        s.apply_spec(UNSCHEDULABLE)
-        began = time.monotonic()
-        started = asyncio.ensure_future(s.start())
-        # the autoscaler looks at the pod the scheduler could not place, and cannot help
-        pod = await asyncio.to_thread(wait_until, refused_by_the_scheduler, 20, "the scheduler to refuse the pod")
-        await asyncio.to_thread(say_as_the_autoscaler, cluster, pod, "NotTriggerScaleUp",
-                                "pod didn't trigger scale-up: 1 max node group size reached")
-        with pytest.raises(SpawnException) as info:
-            await started
-        return time.monotonic() - began, info.value
+    def look() -> None:
+        pod = wait_until(refused_for_its_gpus, 20, "the scheduler to refuse the pod for its GPUs")
+        say_as_the_autoscaler(cluster, pod, "NotTriggerScaleUp", "pod didn't trigger scale-up: 1 max node group size reached")
 
-    took, error = run(go)
+    return look
+
+
+def test_the_autoscaler_saying_no_ends_the_grace_at_once(cluster, config_file, namespace):
+    error, took, _ = failed_start(cluster, config_file, UNSCHEDULABLE, "no-room", meanwhile=no_room(cluster, namespace, "no-room"),
+                                  unschedulable_grace=60)
     assert took < 8, f"took {took:.1f}s; the grace was 60s"
     assert error.reason == "unschedulable"
+
+
+def test_the_progress_stream_shows_the_clusters_events(cluster, config_file, namespace):
+    """While the pod waits out its grace, the scheduler's words reach the user (the start ends when the autoscaler says no).
+
+    The hub's event watch brings events in the order the server wrote them, so
+    the scheduler's reaches it before the autoscaler's that ends the start.
+    """
+    _, _, messages = failed_start(cluster, config_file, UNSCHEDULABLE, "progress", meanwhile=no_room(cluster, namespace, "progress"),
+                                  unschedulable_grace=60)
+    assert any("Insufficient nvidia.com/gpu" in m for m in messages), messages
 
 
 def test_a_crash_looping_pod_left_from_before_does_not_fail_the_new_start(cluster, config_file, kubelet, namespace):
