@@ -9,15 +9,32 @@ theirs do (kwok is the model):
   and works only on pods that the real scheduler has bound to its nodes. It
   writes pod status through ``pods/status``, emits the events a kubelet does,
   and finishes a deleted pod's graceful termination by deleting it with a
-  grace period of 0, as a kubelet does. In ``process`` mode a pod's first
-  container runs as a real local process on its own 127.0.0.N (see
-  ``tests/support/k8s_apiserver.py`` for the details, shared with the stand-in).
+  grace period of 0, as a kubelet does. ``mode`` "status" (the default) only
+  writes statuses: a pod is Running and Ready at 127.0.0.1 and nothing runs;
+  "process" runs its first container as a local process (below).
 - ``Provisioner`` creates a PersistentVolume for each claim of a storage class
   whose provisioner is ``PROVISIONER``, as an external provisioner does; the
   controller manager binds them. A class with the parameter ``failure`` emits
   ``ProvisioningFailed`` with that message instead. Released volumes are deleted.
 
 Both run on an event loop of their own in a thread.
+
+Process mode (``kubelet.mode = "process"``; command, environment and address
+are ``tests/support/pod_process.py``'s): the pod's first container runs on
+its own 127.0.0.N, its ``status.podIP``, with its env's Secret references
+resolved. Its working directory, and HOME, is the volume of the first
+PersistentVolumeClaim the container mounts (``<data_dir>/volumes/<volume>``,
+where the provisioner made it), so successive pods of one claim share files;
+a pod without a claim gets ``<data_dir>/pods/<ns>-<pod>-<uid>``. Its stdout and
+stderr go to ``<data_dir>/logs/<ns>-<pod>-<uid>.log`` (``logs(namespace,
+name)`` reads the newest). The pod is Running, not ready, once the process is
+launched, and Ready once the container port (``ports[0].containerPort``,
+default 8888) accepts connections on the pod IP. A process that exits by
+itself makes the pod Failed (exit code other than 0, with a Warning event) or
+Succeeded. A deleted pod stays Terminating until its process has ended:
+SIGTERM to its process group, SIGKILL to everything it started after the
+grace period (the deletion's, at least 1 s). ``stop()`` kills every process
+left and waits for it; ``processes`` maps pod uid to its ``PodProcess``.
 """
 
 from __future__ import annotations
@@ -39,7 +56,7 @@ from typing import Any
 import aiohttp
 
 from .cluster import ControlPlane, path
-from .k8s_apiserver import DEFAULT_GRACE, PodProcess, _leased_ips, _leased_lock, _safe, process_command, process_env
+from .pod_process import DEFAULT_GRACE, PodProcess, lease_address, process_command, process_env, release_address, safe_name
 
 PROVISIONER = "workspaces.test/simulated"
 LEASE_SECONDS = 40
@@ -256,7 +273,7 @@ class Kubelet(Simulated):
 
     async def teardown(self) -> None:
         for pp in list(self.processes.values()):
-            pp.send(signal.SIGKILL, descendants=True)
+            pp.send(signal.SIGKILL, tree=True)
         for pp in list(self.processes.values()):
             if pp.proc is not None:
                 try:
@@ -386,34 +403,35 @@ class Kubelet(Simulated):
 
     # -- process mode --------------------------------------------------------------
 
-    def _lease_ip(self) -> str:
-        with _leased_lock:
-            for n in range(2, 255):
-                ip = f"127.0.0.{n}"
-                if ip not in _leased_ips:
-                    _leased_ips.add(ip)
-                    return ip
-        raise RuntimeError("no loopback address left for a pod")
-
     def _release(self, pp: PodProcess) -> None:
         if self.processes.get(pp.uid) is pp:
             del self.processes[pp.uid]
-            with _leased_lock:
-                _leased_ips.discard(pp.ip)
+            release_address(pp.ip)
 
-    def _workdir(self, pod: dict[str, Any]) -> Path:
+    async def _workdir(self, pod: dict[str, Any]) -> Path:
         """The volume of the first claim the first container mounts, else a folder of the pod's own."""
         meta, spec = pod["metadata"], pod["spec"]
         claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in spec.get("volumes") or [] if v.get("persistentVolumeClaim")}
-        for mount in spec["containers"][0].get("volumeMounts") or []:
-            volume = self.claims.get((meta["namespace"], claims.get(mount["name"], "")))
-            if volume:
-                folder = self.data_dir / "volumes" / volume
-                break
+        mounted = [claims[m["name"]] for m in spec["containers"][0].get("volumeMounts") or [] if m["name"] in claims]
+        volume = await self._volume(meta["namespace"], mounted[0]) if mounted else None
+        if volume:
+            folder = self.data_dir / "volumes" / volume
         else:
-            folder = self.data_dir / "pods" / f"{_safe(meta['namespace'])}-{_safe(meta['name'])}-{meta['uid'][:8]}"
+            folder = self.data_dir / "pods" / f"{safe_name(meta['namespace'])}-{safe_name(meta['name'])}-{meta['uid'][:8]}"
         folder.mkdir(parents=True, exist_ok=True)
         return folder
+
+    async def _volume(self, namespace: str, claim: str) -> str | None:
+        """The volume bound to a claim.
+
+        The scheduler binds a pod only once its claims are bound, but this
+        kubelet's claim watch may lag behind its pod watch: then the API
+        server is asked.
+        """
+        if volume := self.claims.get((namespace, claim)):
+            return volume
+        found = await self.api.request("GET", path("persistentvolumeclaims", namespace, claim), ok=(404,))
+        return ((found or {}).get("spec") or {}).get("volumeName")
 
     async def _env(self, pod: dict[str, Any], container: dict[str, Any]) -> list[dict[str, Any]]:
         """The container's env with Secret references resolved, as the kubelet does."""
@@ -445,9 +463,10 @@ class Kubelet(Simulated):
         meta = pod["metadata"]
         container = pod["spec"]["containers"][0]
         port = int(((container.get("ports") or [{}])[0]).get("containerPort") or 8888)
-        pp = PodProcess(meta["namespace"], meta["name"], meta["uid"], self._lease_ip(), port, self._workdir(pod), Path())
-        self.processes[pp.uid] = pp
-        pp.log = self.data_dir / "logs" / f"{_safe(pp.namespace)}-{_safe(pp.name)}-{pp.uid[:8]}.log"
+        pp = PodProcess(meta["namespace"], meta["name"], meta["uid"], lease_address(port), port, Path(), Path())
+        self.processes[pp.uid] = pp  # before any wait, so a deletion meanwhile finds it; the launch below then ends at once
+        pp.workdir = await self._workdir(pod)
+        pp.log = self.data_dir / "logs" / f"{safe_name(pp.namespace)}-{safe_name(pp.name)}-{pp.uid[:8]}.log"
         pp.log.parent.mkdir(parents=True, exist_ok=True)
         resolved = {**container, "env": await self._env(pod, container)}
         argv = process_command(resolved, pp.ip)
@@ -519,13 +538,13 @@ class Kubelet(Simulated):
         try:
             await asyncio.wait_for(pp.proc.wait(), grace)
         except asyncio.TimeoutError:
-            pp.send(signal.SIGKILL, descendants=True)
+            pp.send(signal.SIGKILL, tree=True)
             await pp.proc.wait()
         self._release(pp)
 
     def logs(self, namespace: str, name: str) -> str:
         """Output of the newest process of pod ``namespace/name`` ("" if none ran)."""
-        logs = sorted((self.data_dir / "logs").glob(f"{_safe(namespace)}-{_safe(name)}-*.log"), key=lambda p: p.stat().st_mtime)
+        logs = sorted((self.data_dir / "logs").glob(f"{safe_name(namespace)}-{safe_name(name)}-*.log"), key=lambda p: p.stat().st_mtime)
         return logs[-1].read_text(errors="replace") if logs else ""
 
 
