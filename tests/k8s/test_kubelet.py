@@ -216,6 +216,24 @@ while True:
     assert not running(pid)
 
 
+def test_a_pod_deleted_before_its_containers_start_never_runs(cluster, kubelet, ns, tmp_path):
+    marks = tmp_path / "marks"
+    kubelet.delay = 2  # the pod is bound and waits, as for an image pull
+    try:
+        cluster.admin.create("pods", python_pod("early", f"open({str(marks)!r}, 'w').write('ran')"), ns)
+        uid = cluster.admin.get("pods", "early", ns)["metadata"]["uid"]
+        wait_until(lambda: cluster.admin.get("pods", "early", ns)["spec"].get("nodeName"), TIMEOUT, "the pod to be bound")
+        cluster.admin.delete("pods", "early", ns)
+        cluster.admin.wait_gone("pods", "early", ns, timeout=TIMEOUT)
+        # past the delay: a process launched for it would have marked by now
+        wait_until(lambda: uid not in kubelet.seen, TIMEOUT, "the kubelet to forget the pod")
+        cluster.admin.create("pods", python_pod("later", "pass"), ns)
+        wait_status(cluster, ns, "later", has_ended, "a later pod to have run")
+    finally:
+        kubelet.delay = 0.05
+    assert not marks.exists() and uid not in kubelet.processes
+
+
 def test_files_under_a_claim_outlive_the_pod(cluster, kubelet, ns):
     bound_claim(cluster, ns, "home-a")
     bound_claim(cluster, ns, "home-b")

@@ -255,6 +255,7 @@ class Kubelet(Simulated):
         self.data_dir = data_dir or plane.dir / "kubelet"
         self.scenario: Callable[[dict[str, Any]], str] = lambda pod: "run"
         self.seen: set[str] = set()  # pod uids being worked on
+        self.ending: set[str] = set()  # pod uids whose deletion has begun
         self.processes: dict[str, PodProcess] = {}
         self.claims: dict[tuple[str, str], str] = {}  # (namespace, claim) -> volume name
         self.probe_interval = 0.05
@@ -333,6 +334,7 @@ class Kubelet(Simulated):
 
     def _pod_gone(self, uid: str) -> None:
         self.seen.discard(uid)
+        self.ending.add(uid)
         pp = self.processes.get(uid)
         if pp is not None and not pp.deleted:
             pp.deleted = True
@@ -341,6 +343,7 @@ class Kubelet(Simulated):
     async def _finish_deletion(self, pod: dict[str, Any]) -> None:
         """Stop the containers within the grace period, then remove the pod for good."""
         meta = pod["metadata"]
+        self.ending.add(meta["uid"])
         grace = meta.get("deletionGracePeriodSeconds")
         grace = DEFAULT_GRACE if grace is None else float(grace)
         pp = self.processes.get(meta["uid"])
@@ -369,6 +372,8 @@ class Kubelet(Simulated):
 
     async def _advance(self, pod: dict[str, Any]) -> None:
         await asyncio.sleep(self.delay)
+        if pod["metadata"]["uid"] in self.ending:
+            return  # deleted before its containers started
         containers = self._containers(pod)
         fate = self.scenario(pod)
         started = now()
@@ -465,6 +470,7 @@ class Kubelet(Simulated):
         port = int(((container.get("ports") or [{}])[0]).get("containerPort") or 8888)
         pp = PodProcess(meta["namespace"], meta["name"], meta["uid"], lease_address(port), port, Path(), Path())
         self.processes[pp.uid] = pp  # before any wait, so a deletion meanwhile finds it; the launch below then ends at once
+        pp.deleted = pp.uid in self.ending
         pp.workdir = await self._workdir(pod)
         pp.log = self.data_dir / "logs" / f"{safe_name(pp.namespace)}-{safe_name(pp.name)}-{pp.uid[:8]}.log"
         pp.log.parent.mkdir(parents=True, exist_ok=True)
