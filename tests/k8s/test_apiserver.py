@@ -52,6 +52,7 @@ def test_get_of_a_missing_object_is_a_404_status(api):
 
 
 def test_list_filters_by_label_and_field_selectors(api):
+    api.kubelet.delay = 3600  # keep the pods Pending, for the selector on their phase
     for name, labels in (("a", {"app": "ws", "tier": "x"}), ("b", {"app": "ws"}), ("c", {"app": "other"})):
         create(api, "/api/v1/namespaces/ns1/pods", {"metadata": {"name": name, "labels": labels}})
     create(api, "/api/v1/namespaces/ns2/pods", {"metadata": {"name": "d", "labels": {"app": "ws"}}})
