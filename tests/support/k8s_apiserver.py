@@ -370,6 +370,18 @@ class ObjectHandler(Handler):
         except ApiError as e:
             self.fail(e)
 
+    async def patch(self, _path: str) -> None:
+        """A merge of the body's metadata into the object: what the backend patches (a Secret's owner)."""
+        try:
+            res, namespace, name = self.parse()
+            if name is None:
+                raise ApiError(405, "MethodNotAllowed", "PATCH of a collection")
+            current = self.existing(res, namespace, name)
+            metadata = {**current["metadata"], **(self.body().get("metadata") or {})}
+            self.reply(await self.store.replace(res, namespace or "", name, {**current, "metadata": metadata}))
+        except ApiError as e:
+            self.fail(e)
+
     async def delete(self, _path: str) -> None:
         try:
             res, namespace, name = self.parse()
