@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any, TypeVar
 
-from jupyterhub.utils import exponential_backoff
+from jupyterhub.utils import exponential_backoff, maybe_future
 from kubernetes_asyncio.client import CustomObjectsApi
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
@@ -38,7 +38,7 @@ from traitlets import Bool, Float, default
 from workspaces.catalog import Affinity, ImageEntry, ImageSecurity
 from workspaces.spec import ResolvedSpec
 
-from . import pod_security
+from . import pod_security, tokens
 from .base import WorkspaceSpawnerMixin, WorkspaceSpawnFailed
 from workspaces.kubeflow import NamespaceRefused, check_namespace
 from workspaces.naming import NAME_PREFIX, label_value, object_name, template_namespace
@@ -163,9 +163,13 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         if settings.istio:
             self.services_enabled = True  # the proxy reaches the server through a Service in the mesh
             self.extra_annotations = {**ISTIO_ANNOTATIONS, **self.extra_annotations}
+        # the token Secret gets its owner once the pod exists; an admin's own hook runs after
+        self._configured_after_pod_created_hook = self.after_pod_created_hook
+        self.after_pod_created_hook = self._after_pod_created
 
     def _use_workspace_names(self) -> None:
         self.pod_name = self.pvc_name = object_name(self.user.name, self.name)
+        self.token_secret = tokens.secret_name(self.pod_name)
         self._place_in(self.namespace)
 
     def _place_in(self, namespace: str) -> None:
@@ -257,6 +261,8 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         await self._start_watching_pods()
         await self._recover_namespace()
         await super().stop(now=now)
+        # the garbage collector would remove it with the pod; a stop need not wait for that
+        await self._delete_token_secret()
 
     async def get_url(self) -> str:
         """The server's address from its pod: a hub restarted before a start
@@ -338,6 +344,53 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         except Exception:
             self.log.exception("Could not remove the pod of %s after a failed start", self._log_name)
 
+    # -- the token, out of the pod's spec --------------------------------------------
+
+    def get_env(self) -> dict[str, Any]:
+        """The server's environment, its API token read from the workspace's Secret (spawner.tokens)."""
+        env = super().get_env()
+        return tokens.by_reference(env, self.token_secret) if env.get("JUPYTERHUB_API_TOKEN") else env
+
+    async def _write_token_secret(self) -> None:
+        """The Secret of this start's token, made before the pod that reads it; one left from before is replaced.
+
+        The pod's spec names the Secret; the kubelet reads it when it starts
+        the container (a missing one would be CreateContainerConfigError).
+        """
+        labels = self._build_common_labels(self._expand_all(self.storage_extra_labels))
+        body = tokens.secret_manifest(self.token_secret, self.api_token, labels)
+
+        async def write() -> bool:
+            try:
+                await asyncio.wait_for(self.api.create_namespaced_secret(self.namespace, body), self.k8s_api_request_timeout)
+                return True
+            except asyncio.TimeoutError:
+                return False
+            except ApiException as e:
+                if e.status != 409:
+                    raise
+            # an earlier start's, whose pod has not been collected yet: never read, only replaced
+            await self._delete_token_secret()
+            return False
+
+        await exponential_backoff(
+            lambda: self._unless_refused("token", self._retry_on_busy(write())),
+            f"Could not create Secret {self.token_secret}",
+            timeout=self.k8s_api_request_retry_timeout,
+        )
+
+    async def _after_pod_created(self, spawner: Any, pod: dict[str, Any]) -> None:
+        await self.api.patch_namespaced_secret(self.token_secret, self.namespace, tokens.owned_by(pod))
+        if self._configured_after_pod_created_hook:
+            await maybe_future(self._configured_after_pod_created_hook(spawner, pod))
+
+    async def _delete_token_secret(self) -> None:
+        try:
+            await self.api.delete_namespaced_secret(self.token_secret, self.namespace)
+        except ApiException as e:
+            if e.status != 404:
+                raise
+
     async def _remove_unbound_claim(self) -> None:
         """A claim that was never bound holds no data: remove it, so the next start makes it anew."""
         try:
@@ -353,10 +406,14 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         # KubeSpawner retries timeouts and a 409 (by replacing the old pod);
         # a busy or briefly failing API server deserves another try as well.
         # Shielded: a start cancelled meanwhile must not lose track of a pod being made.
-        self._creating = asyncio.ensure_future(
-            self._unless_refused("pod", self._retry_on_busy(super()._make_create_pod_request(pod, request_timeout)))
-        )
+        self._creating = asyncio.ensure_future(self._create_pod_with_token(pod, request_timeout))
         return await asyncio.shield(self._creating)
+
+    async def _create_pod_with_token(self, pod: Any, request_timeout: float) -> bool:
+        # the token Secret right before each try: KubeSpawner answers a 409 by
+        # stopping the old pod, and a stop removes the Secret along with it
+        await self._write_token_secret()
+        return await self._unless_refused("pod", self._retry_on_busy(super()._make_create_pod_request(pod, request_timeout)))
 
     async def _make_create_pvc_request(self, pvc: Any, request_timeout: float) -> bool:
         return await self._unless_refused("storage", self._retry_on_busy(self._create_claim(pvc, request_timeout)))

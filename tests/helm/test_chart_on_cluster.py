@@ -34,6 +34,7 @@ WATCHES = {("", "pods", "list"), ("", "pods", "watch"), ("", "events", "list"), 
 WORKSPACE_OBJECTS = {
     ("", "pods", "create"), ("", "pods", "delete"),
     *(("", "persistentvolumeclaims", verb) for verb in ("get", "list", "create", "delete")),
+    *(("", "secrets", verb) for verb in ("create", "patch", "delete")),  # the token of each workspace, never read
     ("kubeflow.org", "poddefaults", "list"),
 }
 KUBEFLOW = {
