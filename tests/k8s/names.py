@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import example
 from hypothesis import strategies as st
 from jupyterhub.auth import Authenticator
 from jupyterhub.slugs import is_valid_safe_slug
@@ -105,3 +106,12 @@ def refusals(kind: str, obj: dict[str, Any]) -> list[str]:
             if not is_qualified_name(key) or not is_label_value(value):
                 found.append(f"selector {key}={value!r}")
     return found
+
+
+def with_tricky_names(test):
+    """Check the tricky shapes above on every run, besides what hypothesis draws (a test of (user, server) pairs)."""
+    for user in TRICKY_USERS:
+        test = example((user, "train"))(test)
+    for server in TRICKY_SERVERS:
+        test = example(("alice", server))(test)
+    return test

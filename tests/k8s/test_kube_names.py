@@ -15,7 +15,7 @@ from hypothesis import example, given, settings
 from workspaces.naming import is_dns_label, template_namespace
 
 from .kube import workspace_objects, write_config
-from .names import TRICKY_SERVERS, TRICKY_USERS, names, refusals, user_names
+from .names import names, refusals, user_names, with_tricky_names
 
 SPEC = {"image": "lab", "profile": "small", "volumes": [{"claim": "datasets", "mount_path": "/data"}]}
 # deterministic: the same names every run; no example database between runs
@@ -26,15 +26,6 @@ PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples
 def config_file(tmp_path_factory) -> Path:
     # istio: the sidecar annotations too
     return write_config(tmp_path_factory.mktemp("names"), istio=True)
-
-
-def with_tricky_names(test):
-    """Check the tricky shapes of tests.k8s.names on every run, besides what hypothesis draws."""
-    for user in TRICKY_USERS:
-        test = example((user, "train"))(test)
-    for server in TRICKY_SERVERS:
-        test = example(("alice", server))(test)
-    return test
 
 
 @PROPERTY

@@ -19,7 +19,7 @@ from workspaces.naming import template_namespace
 from ..support.cluster import KubeError
 from .conftest import RESTRICTED
 from .kube import workspace_objects, write_config
-from .names import TRICKY_SERVERS, TRICKY_USERS, names, user_names
+from .names import names, user_names, with_tricky_names
 
 SPEC = {"image": "lab", "profile": "small", "volumes": [{"claim": "datasets", "mount_path": "/data"}]}
 PROPERTY = settings(derandomize=True, database=None, deadline=None, max_examples=40)
@@ -47,14 +47,6 @@ def refused_by_the_server(cluster, objects: dict[str, dict]) -> dict[str, str]:
         except KubeError as e:
             found[plural] = str(e)
     return found
-
-
-def with_tricky_names(test):
-    for user in TRICKY_USERS:
-        test = example((user, "train"))(test)
-    for server in TRICKY_SERVERS:
-        test = example(("alice", server))(test)
-    return test
 
 
 @PROPERTY

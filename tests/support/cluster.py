@@ -19,13 +19,17 @@ import os
 import subprocess
 import tempfile
 import threading
-import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import requests
 import yaml
+
+from .hub import wait_for
+
+# the control plane answers within milliseconds: look twice as often as for a hub
+wait_until = partial(wait_for, interval=0.1)
 
 REPO = Path(__file__).resolve().parents[2]
 CONTROLPLANE = REPO / "build" / "controlplane"
@@ -210,17 +214,6 @@ class Kube:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
-
-
-def wait_until(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 class ControlPlane:
