@@ -106,9 +106,10 @@ func WriteAuditPolicy(c Config) error {
 	return os.WriteFile(c.path(AuditPolicy), []byte(auditPolicy), 0o644)
 }
 
-// SchedulerFlags: no leader election (there is one), no serving port.
-func SchedulerFlags(c Config) []string {
-	kubeconfig := c.path(SchedulerUser + ".kubeconfig")
+// componentFlags are the scheduler's and the controller manager's alike:
+// their identity, no leader election (there is one of each), no serving port.
+func componentFlags(c Config, user string) []string {
+	kubeconfig := c.path(user + ".kubeconfig")
 	return []string{
 		"--kubeconfig=" + kubeconfig,
 		"--authentication-kubeconfig=" + kubeconfig,
@@ -119,23 +120,21 @@ func SchedulerFlags(c Config) []string {
 	}
 }
 
+// SchedulerFlags: the common ones only.
+func SchedulerFlags(c Config) []string {
+	return componentFlags(c, SchedulerUser)
+}
+
 // ControllerManagerFlags: every default controller, each with its own
 // service account as on a real cluster, so RBAC applies to them too.
 func ControllerManagerFlags(c Config) []string {
-	kubeconfig := c.path(ControllerManagerUser + ".kubeconfig")
-	return []string{
-		"--kubeconfig=" + kubeconfig,
-		"--authentication-kubeconfig=" + kubeconfig,
-		"--authorization-kubeconfig=" + kubeconfig,
+	return append(componentFlags(c, ControllerManagerUser),
 		"--use-service-account-credentials=true",
-		"--service-account-private-key-file=" + c.path(ServiceAccountKey+".key"),
-		"--root-ca-file=" + c.path(CA+".crt"),
-		"--service-cluster-ip-range=" + c.ServiceCIDR,
-		"--leader-elect=false",
-		"--secure-port=0",
+		"--service-account-private-key-file="+c.path(ServiceAccountKey+".key"),
+		"--root-ca-file="+c.path(CA+".crt"),
+		"--service-cluster-ip-range="+c.ServiceCIDR,
 		"--controllers=*",
 		// seconds, not minutes, between a pod or claim's deletion and the next look
 		"--concurrent-gc-syncs=5",
-		"--v=0",
-	}
+	)
 }
