@@ -40,12 +40,14 @@ left and waits for it; ``processes`` maps pod uid to its ``PodProcess``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import shutil
 import signal
 import ssl
 import subprocess
 import threading
+import traceback
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -206,8 +208,6 @@ class Simulated:
     def _done(self, task: asyncio.Task) -> None:
         self.tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            import traceback
-
             traceback.print_exception(task.exception())
 
     def call(self, coro: Any, timeout: float = 30) -> Any:
@@ -447,8 +447,6 @@ class Kubelet(Simulated):
                 secret = await self.api.request("GET", path("secrets", pod["metadata"]["namespace"], ref["name"]), ok=(404,))
                 data = (secret or {}).get("data") or {}
                 if ref["key"] in data:
-                    import base64
-
                     env.append({"name": item["name"], "value": base64.b64decode(data[ref["key"]]).decode()})
                 continue
             env.append(item)
