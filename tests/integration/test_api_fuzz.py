@@ -41,24 +41,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import schemathesis
 import yaml
-
-from ..support.hub import DATA, Hub
-from ..support.stub_server import LOCAL_RUNTIME as STUB_RUNTIME
-
-schemathesis = pytest.importorskip("schemathesis", reason="the fuzzing needs schemathesis (pip install schemathesis)")
-
-from hypothesis import HealthCheck, Phase, Verbosity, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-from schemathesis import GenerationMode  # noqa: E402
-from schemathesis.checks import not_a_server_error  # noqa: E402
-from schemathesis.core.failures import FailureGroup  # noqa: E402
-from schemathesis.specs.openapi.checks import (  # noqa: E402
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
+from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_headers_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
+
+from ..support.hub import DATA, Hub
+from ..support.stub_server import LOCAL_RUNTIME as STUB_RUNTIME
 
 pytestmark = pytest.mark.hub
 
