@@ -53,9 +53,10 @@ def test_a_killed_hub_leaves_no_culler_behind(tmp_path):
         def gone() -> bool:
             try:
                 os.kill(culler, 0)
-            except ProcessLookupError:
+                with open(f"/proc/{culler}/stat") as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+            except OSError:  # gone, or reaped between the open and the read
                 return True
-            return open(f"/proc/{culler}/stat").read().split()[2] == "Z"
 
         wait_for(gone, 10, "the orphaned culler to exit")
         hub.start()  # and the restarted hub starts a fresh one on the same port

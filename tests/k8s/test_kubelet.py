@@ -128,7 +128,7 @@ def running(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
-    except FileNotFoundError:
+    except OSError:  # gone before the open, or reaped between the open and the read (ESRCH)
         return False
 
 
