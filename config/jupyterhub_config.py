@@ -56,11 +56,19 @@ else:
     c.ConfigurableHTTPProxy.command = proxy
 if hub.connect_url:
     c.JupyterHub.hub_connect_url = hub.connect_url
+if hub.subdomain_host:
+    # An origin per user, for users who do not trust each other: the hub at the
+    # host, servers at <user>.<host>, services at <name>--service.<host>. The
+    # "idna" names are JupyterHub's default, pinned because workspaces.client
+    # finds the API by the same rule (as the function: JupyterHub 6 calls a
+    # configured "idna" string). A proxy of its own needs --host-routing.
+    from jupyterhub.utils import subdomain_hook_idna
+
+    c.JupyterHub.subdomain_host = hub.subdomain_host
+    c.JupyterHub.subdomain_hook = subdomain_hook_idna
 # How the proxy reaches the services below; they listen on loopback unless it runs elsewhere.
 services_host = hub.services_host or "127.0.0.1"
 services_ip = "0.0.0.0" if hub.services_host else "127.0.0.1"
-# How the services reach the proxy's public side.
-public_url = hub.proxy_url or launch.url.rstrip("/")
 
 # State: everything in the data dir, except a database named by the environment.
 if hub.db_url_env:
@@ -94,14 +102,44 @@ if auth.type == "header":
     c.HeaderAuthenticator.user_prefix = auth.header.user_prefix
     c.HeaderAuthenticator.trusted_sources = [str(n) for n in auth.header.trusted_sources]
     c.HeaderAuthenticator.trusted_proxies = [str(n) for n in auth.header.trusted_proxies]
-else:
-    # Generated passwords, never "any password works".
+elif auth.type == "oidc":
+    # An OpenID Connect provider logs people in; its endpoints come from its discovery document.
+    from oauthenticator.generic import GenericOAuthenticator
+
+    from workspaces.oidc import OidcError, authenticator_config, discover
+
+    try:
+        oidc_traits = authenticator_config(
+            auth, launch.url.rstrip("/") + hub.base_url, os.environ, discover(auth.oidc.issuer)
+        )
+    except OidcError as e:
+        print(f"workspaces: error: {e}", file=sys.stderr)
+        sys.exit(1)
+    c.JupyterHub.authenticator_class = GenericOAuthenticator
+    for trait, value in oidc_traits.items():
+        setattr(c.GenericOAuthenticator, trait, value)
+elif auth.type == "shared-password":
+    # A workshop on one machine: one password for all users (config.py refuses it on Kubernetes).
     c.JupyterHub.authenticator_class = "shared-password"
     c.SharedPasswordAuthenticator.admin_users = set(auth.admin_users)
     c.SharedPasswordAuthenticator.admin_password = launch.admin_password
     c.SharedPasswordAuthenticator.user_password = launch.user_password
     # Users an admin has added may log in with the user password; nobody else can register.
     c.SharedPasswordAuthenticator.allow_existing_users = True
+else:
+    # native: a password per person; sign-ups wait for an admin's approval at /hub/authorize.
+    from workspaces.native_auth import WorkspacesNativeAuthenticator
+
+    native = auth.native_settings
+    c.JupyterHub.authenticator_class = WorkspacesNativeAuthenticator
+    c.WorkspacesNativeAuthenticator.admin_users = set(auth.admin_users)
+    # the admins can log in on a fresh install: their accounts start with this password
+    c.WorkspacesNativeAuthenticator.first_admin_password = launch.admin_password
+    c.WorkspacesNativeAuthenticator.open_signup = False
+    c.WorkspacesNativeAuthenticator.minimum_password_length = native.minimum_password_length
+    c.WorkspacesNativeAuthenticator.check_common_password = native.refuse_common_passwords
+    c.WorkspacesNativeAuthenticator.allowed_failed_logins = native.lockout_after
+    c.WorkspacesNativeAuthenticator.seconds_before_next_try = int(native.lockout_for)
 
 # Spawner: the backend the config names.
 if settings.backend == "kubernetes":
@@ -112,9 +150,14 @@ if settings.backend == "kubernetes":
     c.KubeWorkspaceSpawner.workspaces_config = str(launch.config.path or "")
     c.KubeWorkspaceSpawner.catalog_edits = str(launch.data.catalog_edits)
 else:
-    from spawner.local import LocalWorkspaceSpawner
+    import logging
+
+    from spawner.local import LocalWorkspaceSpawner, startup_lines
 
     c.JupyterHub.spawner_class = LocalWorkspaceSpawner
+    # what isolates workspaces and holds their limits on this machine, said once at start
+    for line in startup_lines(settings):
+        logging.getLogger("JupyterHub").info(line)
     c.LocalWorkspaceSpawner.workspaces_config = str(launch.config.path or "")
     c.LocalWorkspaceSpawner.workspaces_root = str(launch.data.workspaces)
     c.LocalWorkspaceSpawner.catalog_edits = str(launch.data.catalog_edits)
@@ -123,9 +166,10 @@ c.Spawner.default_url = "/lab"
 # The hub's pages link to the dashboard (navigation and home page).
 c.JupyterHub.template_paths = [str(Path(workspaces.__file__).parent / "hub_templates")]
 
-# The idle culler: a hub service with the least scopes it needs (culler.SCOPES).
-# It stops a workspace by asking the server to shut down through the proxy, so
-# it holds no delete:servers and cannot remove a named server or a user.
+# Idle workspaces stop themselves (the spawner sets each server's own culling
+# from the rules). The culler service explains and enforces max_age through the
+# hub API, with the least scopes it needs (culler.SCOPES): it never talks to a
+# user's server, and cannot remove a named server or a user.
 culling = settings.culling
 culler_service = {"name": "culler", "display": False}
 if culling.enabled:
@@ -133,7 +177,6 @@ if culling.enabled:
         command=[
             sys.executable, "-m", "culler",
             f"--config={launch.config.path or ''}",
-            f"--public-url={public_url}",
             f"--ip={services_ip}",
         ],
         url=f"http://{services_host}:{culling.port}",

@@ -6,35 +6,86 @@ state across hub restarts come from there). What this adds:
 - the workspace's own folder, ``<data dir>/workspaces/<name>``, as home and
   working directory, named collision-free from ``(user, workspace)``;
 - the image's local runtime as the command, the profile's CPU and memory as
-  JupyterHub's ``CPU_LIMIT``/``MEM_LIMIT`` (memory also enforced per process
-  with ``RLIMIT_DATA``);
-- whole GPUs leased exclusively and named in ``CUDA_VISIBLE_DEVICES``.
+  JupyterHub's ``CPU_LIMIT``/``MEM_LIMIT``, and held (:mod:`spawner.limits`);
+- whole GPUs leased exclusively and named in ``CUDA_VISIBLE_DEVICES``;
+- isolation (``local.isolation``): as root, each hub user's workspaces run as
+  that user's own OS account (:mod:`spawner.accounts`), never as root; without
+  root, one account runs everything, so only one hub user may have workspaces
+  unless the config says ``none``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import getpass
 import os
 import resource
 import shutil
+import stat
 from pathlib import Path
 from typing import Any
 
-from jupyterhub.spawner import SimpleLocalProcessSpawner
+from jupyterhub import orm
+from jupyterhub.spawner import SimpleLocalProcessSpawner, set_user_setuid
 from tornado import web
+from traitlets import Any as AnyTrait
 from traitlets import Int, List, Unicode, default
 
+from workspaces.config import WorkspacesConfig
+from workspaces.naming import workspace_name
 from workspaces.spec import ResolvedSpec
 
+from .accounts import Account, AccountError, blocked_for_others, ensure_account
 from .base import WorkspaceSpawnerMixin, WorkspaceSpawnFailed
 from .gpus import GpuAllocator, GpuUnavailable, detect_gpus
-from workspaces.naming import workspace_name
+from .limits import LimitsPlan, WorkspaceCgroups, detect
 
 # Folder names are escaped to [a-z0-9-]; cap them well below NAME_MAX (255).
 MAX_FOLDER_NAME = 200
 
 # One allocator per hub process: GPUs are a machine-wide resource, detected once.
 _allocator: GpuAllocator | None = None
+# Likewise how limits are held, and the workspaces' cgroups when they are.
+_limits: LimitsPlan | None = None
+_cgroups: WorkspaceCgroups | None = None
+
+# A workspace's own files are its user's business; the hub's private umask is not passed on.
+SERVER_UMASK = 0o022
+
+# Deleting a workspace folder relies on rmtree never following a symlink it finds inside.
+assert shutil.rmtree.avoids_symlink_attacks
+
+
+def limits_plan() -> LimitsPlan:
+    global _limits
+    if _limits is None:
+        _limits = detect()
+    return _limits
+
+
+def workspace_cgroups() -> WorkspaceCgroups | None:
+    global _cgroups
+    plan = limits_plan()
+    if _cgroups is None and plan.cgroup is not None:
+        _cgroups = WorkspaceCgroups(plan.cgroup)
+    return _cgroups
+
+
+ISOLATION = {
+    "users": "each hub user's workspaces run as that user's own OS account (jupyter-<name>)",
+    "single-user": "none possible without root: only one hub user may have workspaces (local.isolation: none allows more)",
+    "none": "none (local.isolation: none): every workspace runs as the hub's account and can read the hub's secrets",
+}
+
+
+def startup_lines(settings: WorkspacesConfig) -> list[str]:
+    """What the local backend enforces on this machine, for the hub's log at start."""
+    local = settings.local
+    memory = "" if local.enforce_memory_limit else "; memory not enforced (local.enforce_memory_limit: false)"
+    return [
+        f"Local workspaces: isolation: {ISOLATION[local.isolation_mode(os.geteuid())]}",
+        f"Local workspaces: limits: {limits_plan().describe()}{memory}",
+    ]
 
 
 class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
@@ -57,16 +108,20 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
 
     gpu_request = Int(0, help="GPUs the current start asks for (from the spec).")
     gpu_indices = List(Int(), help="GPUs leased to the running server.")
+    account = AnyTrait(None, allow_none=True, help="The OS account the server runs as (isolation users), else None.")
 
     # -- where the workspace lives ------------------------------------------
 
-    def workspace_dir(self, server_name: str | None = None) -> Path:
-        """The folder of this workspace (or of this user's ``server_name``)."""
+    def workspace_dir(self, server_name: str | None = None, user_name: str | None = None) -> Path:
+        """The folder of this workspace (or of ``user_name``'s ``server_name``).
+
+        Never resolved: if the folder is a symlink, what acts on it must see the link, not its target.
+        """
         root = Path(self.workspaces_root).resolve()
         name = self.name if server_name is None else server_name
-        folder = (root / workspace_name(self.user.name, name, MAX_FOLDER_NAME)).resolve()
+        folder = root / workspace_name(self.user.name if user_name is None else user_name, name, MAX_FOLDER_NAME)
         # The name is [a-z0-9-] by construction; this guards the invariant.
-        if folder.parent != root:
+        if folder.parent != root or folder.name in ("", ".", ".."):
             raise web.HTTPError(400, f"workspace folder {folder} would be outside {root}")
         return folder
 
@@ -85,6 +140,9 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         self.gpu_request = resolved.gpus
         assert image.local is not None  # resolve_spec refuses images without a local runtime
         self.cmd = image.local.argv()
+        users_python = self.workspaces_settings.settings.local.python
+        if image.local.python == "default" and users_python:
+            self.cmd[0] = users_python
 
     def form_context(self) -> dict[str, Any]:
         allocator = self.gpu_allocator
@@ -117,7 +175,11 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         if self.resolved_spec is None:
             # apply_user_options was replaced by config: still refuse bad specs
             self.apply_spec(self.user_options)
-        # GPUs first: a refused start must leave nothing behind.
+        # Refusals first: a refused start must leave nothing behind.
+        isolation = self.workspaces_settings.settings.local.isolation_mode(os.geteuid())
+        if isolation == "single-user":
+            self._refuse_a_second_user()
+        self.account = await self._account() if isolation == "users" else None
         try:
             self.gpu_indices = self.gpu_allocator.allocate(self.lease_owner, self.gpu_request)
         except GpuUnavailable as e:
@@ -125,18 +187,96 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         if self.gpu_indices:
             self.log.info("Leased GPU(s) %s to %s", self.gpu_indices, self._log_name)
         folder = self.workspace_dir()
-        created = not folder.exists()
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.home_dir = str(folder)
+        created = False
         try:
+            created = self._make_folder(folder)
+            if self.account is not None:
+                self._check_reachable(folder)
+            self.home_dir = str(folder)
+            cgroups = workspace_cgroups()
+            if cgroups is not None:
+                memory = self.mem_limit if self.workspaces_settings.settings.local.enforce_memory_limit else None
+                cgroups.create(folder.name, memory, self.cpu_limit)
             ip, port = await super().start()
             await self._wait_until_serving(ip, port)
             return ip, port
         except BaseException:
             self._release_gpus()
+            self._remove_cgroup()
             if created and not any(folder.iterdir()):
                 folder.rmdir()
             raise
+
+    # -- isolation ----------------------------------------------------------------
+
+    def _refuse_a_second_user(self) -> None:
+        """Without root, every workspace runs as the hub's own account: one hub user's only."""
+        other = self._another_users_workspace()
+        if other is None:
+            return
+        message = (
+            f"Cannot start a workspace of {self.user.name}: the hub runs without root (as {getpass.getuser()}), "
+            f"so every workspace would run as that one account and could read every other workspace and the hub's "
+            f"secrets, and {other} belongs to another user. An admin can run the hub as root (each user gets an "
+            f"OS account of their own), or allow shared workspaces with local.isolation: none in workspaces.yaml."
+        )
+        self.log.warning("Refused %s: %s has a workspace and there is no isolation", self._log_name, other)
+        raise WorkspaceSpawnFailed(message, reason="isolation", status_code=403)
+
+    def _another_users_workspace(self) -> str | None:
+        """A workspace of another hub user that is running, starting, or has a folder, as ``user/name``."""
+        others = self.user.db.query(orm.Spawner).join(orm.User).filter(orm.User.id != self.user.id)
+        for spawner in others:
+            if spawner.server is not None or os.path.lexists(self.workspace_dir(spawner.name, spawner.user.name)):
+                return f"{spawner.user.name}/{spawner.name}"
+        return None
+
+    async def _account(self) -> Account:
+        try:
+            account = await ensure_account(self.user.name)
+        except AccountError as e:
+            raise WorkspaceSpawnFailed(f"Cannot start a workspace of {self.user.name}: {e}", reason="account",
+                                       status_code=500) from None
+        self.log.info("%s runs as OS account %s (uid %d)", self._log_name, account.name, account.uid)
+        return account
+
+    def _make_folder(self, folder: Path) -> bool:
+        """Make the workspace folder (True) or check the one there, and give it to the account."""
+        try:
+            info = folder.lstat()
+        except FileNotFoundError:
+            info = None
+        if info is not None and not stat.S_ISDIR(info.st_mode):
+            # e.g. a symlink planted where the folder was: never start in, or hand over, its target
+            raise WorkspaceSpawnFailed(
+                f"The workspace folder {folder} is not a folder; an admin must move it away",
+                reason="folder", status_code=409,
+            )
+        if info is None:
+            folder.mkdir(mode=0o700)
+        account = self.account
+        if account is not None and (info is None or info.st_uid != account.uid):
+            self.log.info("Giving workspace folder %s to %s", folder, account.name)
+            hand_over(folder, account)
+        return info is None
+
+    def _check_reachable(self, folder: Path) -> None:
+        """Say why the account could not enter its folder or run its server, rather than fail in the child."""
+        program = shutil.which(self.cmd[0]) or self.cmd[0]
+        for what, path in (("its workspace folder's parent", folder.parent), ("the server program", program)):
+            blocked = blocked_for_others(path)
+            if blocked is not None:
+                raise WorkspaceSpawnFailed(
+                    f"The OS account {self.account.name} cannot reach {what}, {path}: {blocked} is "
+                    f"{stat.filemode(blocked.stat().st_mode)}. Put the data dir and the workspaces' Python "
+                    f"(local.python) where every account may pass, e.g. not under /root.",
+                    reason="isolation", status_code=500,
+                )
+
+    def _remove_cgroup(self) -> None:
+        cgroups = workspace_cgroups()
+        if cgroups is not None:
+            cgroups.remove(self.workspace_dir().name)
 
     async def _wait_until_serving(self, ip: str, port: int) -> None:
         """Fail the start as soon as the server exits, rather than after the
@@ -167,22 +307,39 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
             env["WORKSPACE_PROFILE"] = self.resolved_spec.profile.id
         return env
 
+    def user_env(self, env: dict[str, str]) -> dict[str, str]:
+        env = super().user_env(env)
+        if self.account is not None:
+            env["USER"] = env["LOGNAME"] = self.account.name
+        return env
+
     def get_args(self) -> list[str]:
         args = super().get_args()
-        if os.geteuid() == 0 and "--allow-root" not in args:
+        # only when the server itself runs as root, which takes isolation: none
+        if os.geteuid() == 0 and self.account is None and "--allow-root" not in args:
             args.append("--allow-root")
         return args
 
     def make_preexec_fn(self, name: str) -> Any:
-        prepare = super().make_preexec_fn(name)
+        home = self.home_dir
+        cgroups = workspace_cgroups()
+        cgroup_procs = cgroups.path(Path(home).name) / "cgroup.procs" if cgroups is not None else None
         enforce = self.workspaces_settings.settings.local.enforce_memory_limit
-        limit = self.mem_limit if enforce else None
+        # the cgroup holds the whole workspace; without one, each process gets the limit
+        limit = self.mem_limit if enforce and cgroup_procs is None else None
+        become = set_user_setuid(self.account.name, chdir=False) if self.account is not None else None
 
         def preexec() -> None:
-            prepare()
+            # in the child, before exec: as root still, then never again
+            if cgroup_procs is not None:
+                cgroup_procs.write_text("0")
             if limit:
-                # Data memory per process (the server and each kernel it starts).
+                # soft and hard: an account that is not root cannot raise it again
                 resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+            os.umask(SERVER_UMASK)
+            if become is not None:
+                become()
+            os.chdir(home)
 
         return preexec
 
@@ -208,13 +365,21 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         # dead after a hub restart. That is when its GPUs are free again.
         super().clear_state()
         self._release_gpus()
+        self._remove_cgroup()
 
     # -- delete -----------------------------------------------------------------
 
     async def delete_forever(self) -> None:
-        """The workspace is deleted (explicit request): remove its folder."""
+        """The workspace is deleted (explicit request): remove its folder.
+
+        A symlink in its place is removed itself, never what it points to (another
+        workspace, the data dir), and rmtree never follows one inside the folder.
+        """
         folder = self.workspace_dir()
-        if folder.exists():
+        if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+            self.log.warning("Workspace folder %s of %s is not a folder; removing only it", folder, self._log_name)
+            folder.unlink()
+        elif folder.exists():
             self.log.info("Deleting workspace folder %s of %s", folder, self._log_name)
             # in a thread: a large folder must not freeze the hub's event loop
             await asyncio.to_thread(shutil.rmtree, folder)
@@ -228,3 +393,18 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         if old.exists():
             self.log.info("Moving workspace folder %s -> %s", old, new)
             old.rename(new)
+
+
+def hand_over(folder: Path, account: Account) -> None:
+    """Give ``folder`` (mode 0700) and everything in it to ``account``: a new folder, or one from
+    before isolation. Never through a symlink, and never a file with other hard links, which
+    could be a file from elsewhere (the hub's secrets) linked in while workspaces ran as the hub."""
+    os.chown(folder, account.uid, account.gid, follow_symlinks=False)
+    os.chmod(folder, 0o700)
+    for parent, folders, files in os.walk(folder):
+        for name in folders + files:
+            path = os.path.join(parent, name)
+            info = os.lstat(path)
+            if not stat.S_ISDIR(info.st_mode) and info.st_nlink > 1:
+                continue
+            os.chown(path, account.uid, account.gid, follow_symlinks=False)

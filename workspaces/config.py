@@ -11,14 +11,15 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from ipaddress import IPv4Network, IPv6Network, ip_network
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError, Issue, issues_from_pydantic
-from .naming import MAX_NAME, is_dns_label
+from .naming import MAX_NAME, is_dns_label, is_label_value, is_qualified_name
 from .quantity import memory_bytes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +83,35 @@ def _http_url(value: Any) -> str:
     return value.rstrip("/")
 
 
+def _subdomain_host(value: Any) -> str:
+    """A URL naming a host and nothing under it: users' servers get hosts below it."""
+    allowed = "a URL such as https://hub.example.org (http:// or https://, a host name, an optional port, no path)"
+    url = urlsplit(value.strip()) if isinstance(value, str) else None
+    try:
+        port = url.port if url else None  # raises on a port that is not a number
+    except ValueError:
+        url = None
+    host = url.hostname if url else None
+    if (
+        not url or url.scheme not in ("http", "https") or not host
+        or not re.fullmatch(r"[a-z0-9.:\[\]-]+", url.netloc.lower())
+        or url.path not in ("", "/") or url.query or url.fragment or value.strip().endswith(("?", "#"))
+    ):
+        raise ValueError(f"must be {allowed}, not {value!r}")
+    if _is_ip_address(host):
+        # servers live at <user>.<host>: an address has no names below it
+        raise ValueError(f"must name a host, not an IP address (servers live at <user>.<host>), not {value!r}")
+    return f"{url.scheme}://{host}" + (f":{port}" if port else "")
+
+
+def _is_ip_address(host: str) -> bool:
+    try:
+        ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 Duration = Annotated[float, BeforeValidator(_duration)]
 Network = Annotated[IPv4Network | IPv6Network, BeforeValidator(_network)]
 HttpUrl = Annotated[str, BeforeValidator(_http_url)]
@@ -116,11 +146,6 @@ class HubSettings(Model):
     proxy_api_url: HttpUrl | None = Field(
         None, description="The proxy's REST API; default http://127.0.0.1:<proxy_api_port>."
     )
-    proxy_url: HttpUrl | None = Field(
-        None,
-        description="How the hub's services reach the proxy's public side (the culler probes servers through it); "
-        "default http://127.0.0.1:<port>.",
-    )
     connect_url: HttpUrl | None = Field(
         None, description="How workspaces reach the hub's API, e.g. http://workspaces-hub:8081; default hub_ip:hub_port."
     )
@@ -133,6 +158,13 @@ class HubSettings(Model):
         None,
         description="The environment variable holding the hub's database URL (e.g. from a Secret); "
         "default: sqlite in the data dir.",
+    )
+    subdomain_host: Annotated[str, BeforeValidator(_subdomain_host)] | None = Field(
+        None,
+        description="An origin per user: the hub at this URL (e.g. https://hub.example.org), each user's "
+        "workspaces at https://<user>.hub.example.org, each hub service at https://<service>--service.hub.example.org, "
+        "so a page a user's server serves cannot read the hub, the dashboard or another user's workspaces. "
+        "Needs wildcard DNS (and a wildcard TLS certificate) for *.hub.example.org. Unset: one origin for all.",
     )
 
     @model_validator(mode="after")
@@ -163,26 +195,106 @@ class HeaderAuthSettings(Model):
     )
 
 
+class NativeAuthSettings(Model):
+    """auth.type native: each person has their own password (NativeAuthenticator)."""
+
+    minimum_password_length: int = Field(
+        10, ge=8, le=72, description="Shortest password accepted at sign-up and password change (bcrypt reads 72 bytes)."
+    )
+    refuse_common_passwords: bool = Field(
+        True, description="Refuse passwords from NativeAuthenticator's list of common passwords."
+    )
+    lockout_after: int = Field(
+        5, ge=0, description="Failed logins in a row after which an account is locked; 0: never lock."
+    )
+    lockout_for: Duration = Field(600, gt=0, description="How long a locked account stays locked, e.g. 10m.")
+
+
+def _is_loopback_url(url: str) -> bool:
+    host = re.sub(r"^https?://", "", url).split("/")[0].rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "127.0.0.1", "::1")
+
+
+class OidcAuthSettings(Model):
+    """auth.type oidc: an OpenID Connect provider logs people in (OAuthenticator's GenericOAuthenticator)."""
+
+    issuer: HttpUrl = Field(
+        description="The provider's issuer URL; its /.well-known/openid-configuration names the endpoints."
+    )
+    client_id: str = Field(min_length=1, description="This hub's client id at the provider.")
+    client_secret_env: EnvName = Field(
+        "WORKSPACES_OIDC_CLIENT_SECRET",
+        description="The environment variable holding the client secret (never the file: it is no secret store).",
+    )
+    callback_url: HttpUrl | None = Field(
+        None, description="The URL the provider sends browsers back to; default <hub URL>/hub/oauth_callback."
+    )
+    scopes: list[str] = Field(
+        default_factory=lambda: ["openid", "profile", "email"], description="Scopes asked for; add groups if needed."
+    )
+    username_claim: str = Field("preferred_username", min_length=1, description="The userinfo claim naming the user.")
+    groups_claim: str = Field("groups", min_length=1, description="The userinfo claim listing the user's groups.")
+    allowed_users: list[str] = Field(default_factory=list, description="Who may log in, by name.")
+    allowed_groups: list[str] = Field(default_factory=list, description="Who may log in, by group.")
+    admin_groups: list[str] = Field(default_factory=list, description="Members of these groups are admins.")
+    allow_all: bool = Field(False, description="Everyone the provider knows may log in.")
+
+    @model_validator(mode="after")
+    def _someone_may_log_in(self) -> OidcAuthSettings:
+        if not (self.allowed_users or self.allowed_groups or self.allow_all):
+            raise ValueError(
+                "auth.oidc needs allowed_users, allowed_groups, or allow_all: true (everyone the provider knows)"
+            )
+        for key in ("issuer", "callback_url"):
+            url = getattr(self, key)
+            # the code and the session cookie cross this hop; plain http only where nobody listens in
+            if url and url.startswith("http://") and not _is_loopback_url(url):
+                raise ValueError(f"auth.oidc.{key} must be an https:// URL (http:// only on loopback), not {url!r}")
+        return self
+
+
 class AuthSettings(Model):
-    type: Literal["shared-password", "header"] = Field(
-        "shared-password", description="shared-password: generated passwords; header: a trusted gateway's header."
+    type: Literal["native", "oidc", "shared-password", "header"] = Field(
+        "native",
+        description="native: a password per person, sign-up approved by an admin; oidc: an OpenID Connect provider; "
+        "shared-password: one password for all users (a workshop on one machine); header: a trusted gateway's header.",
     )
     header: HeaderAuthSettings | None = Field(None, description="Settings of auth.type header.")
-    admin_users: list[str] = Field(default_factory=lambda: ["admin"], min_length=1)
+    native: NativeAuthSettings | None = Field(None, description="Settings of auth.type native (defaults apply).")
+    oidc: OidcAuthSettings | None = Field(None, description="Settings of auth.type oidc.")
+    admin_users: list[str] = Field(
+        default_factory=lambda: ["admin"], min_length=1, description="Who is an admin (names as the hub sees them)."
+    )
     admin_password: str | None = Field(
-        None, min_length=32, description="Unset: generated once into the data dir."
+        None, min_length=32,
+        description="native and shared-password: the admin users' first password; unset: generated once into the data dir.",
     )
     user_password: str | None = Field(
-        None, min_length=8, description="Unset: generated once into the data dir."
+        None, min_length=8, description="shared-password only: the one password of all users; unset: generated."
     )
 
     @model_validator(mode="after")
-    def _header_settings_for_header_auth(self) -> AuthSettings:
+    def _settings_of_the_type(self) -> AuthSettings:
         if self.type == "header" and self.header is None:
             raise ValueError("auth.type header needs auth.header with at least trusted_sources")
-        if self.type != "header" and self.header is not None:
-            raise ValueError(f"auth.header is for auth.type header, not {self.type}")
+        if self.type == "oidc" and self.oidc is None:
+            raise ValueError("auth.type oidc needs auth.oidc with at least issuer, client_id and allowed_users or groups")
+        for section in ("header", "native", "oidc"):
+            if self.type != section and getattr(self, section) is not None:
+                raise ValueError(f"auth.{section} is for auth.type {section}, not {self.type}")
+        if self.user_password is not None and self.type != "shared-password":
+            raise ValueError(
+                f"auth.user_password is only for auth.type shared-password; with {self.type} each person has their own"
+            )
+        if self.type == "oidc" and "admin_users" not in self.model_fields_set:
+            # the default name 'admin' is whoever the provider calls so, maybe a stranger
+            raise ValueError("auth.type oidc needs auth.admin_users: the admins' names at the provider")
         return self
+
+    @property
+    def native_settings(self) -> NativeAuthSettings:
+        """auth.native, or its defaults when the file leaves it out."""
+        return self.native or NativeAuthSettings()
 
 
 class StorageSettings(Model):
@@ -202,8 +314,134 @@ class LocalSettings(Model):
     )
     nvidia_smi: str = Field("nvidia-smi", description="The nvidia-smi to run (a name on PATH or a path).")
     enforce_memory_limit: bool = Field(
-        True, description="Cap each workspace process's data memory at the profile's memory limit."
+        True,
+        description="Hold each workspace to its profile's memory limit: a cgroup v2 limit on the whole "
+        "workspace where the machine delegates one to the hub, else RLIMIT_DATA on each of its processes.",
     )
+    isolation: Literal["auto", "users", "none"] = Field(
+        "auto",
+        description="users: each hub user's workspaces run as that user's own OS account (jupyter-<name>, made "
+        "on first start), so no workspace can read another's files or the hub's secrets; needs a hub running as "
+        "root. none: every workspace runs as the hub's own account and can read everything the hub can (every "
+        "user is in effect an admin). auto: users when the hub runs as root; otherwise the workspaces of one "
+        "hub user only, and a second user's start is refused.",
+    )
+    python: str | None = Field(
+        None,
+        description="The Python that runs images whose local runtime is 'python: default' (the users' "
+        "environment); null: the hub's own. With isolation users, every workspace account must be able to run it.",
+    )
+
+    @model_validator(mode="after")
+    def _python_is_absolute(self) -> LocalSettings:
+        # the server starts in the workspace folder, where a relative path means something else
+        if self.python is not None and not os.path.isabs(os.path.expanduser(self.python)):
+            raise ValueError(f"local.python must be an absolute path, not {self.python!r}")
+        return self
+
+    def isolation_mode(self, euid: int) -> Literal["users", "single-user", "none"]:
+        """What ``isolation`` means for a hub running as ``euid``.
+
+        single-user: no isolation is possible, so only one hub user may have workspaces.
+        """
+        if self.isolation == "auto":
+            return "users" if euid == 0 else "single-user"
+        return self.isolation
+
+
+def _check_pods(namespace: str, labels: dict[str, str]) -> None:
+    """A namespace and a label selector the API server accepts, or a ValueError that says what is wrong."""
+    if not is_dns_label(namespace):
+        raise ValueError(f"namespace {namespace!r} is not a DNS-1123 label (a-z, 0-9, '-', at most 63)")
+    for key, value in labels.items():
+        if not is_qualified_name(key):
+            raise ValueError(f"label key {key!r} is not a qualified name such as app.kubernetes.io/component")
+        if not is_label_value(value):
+            raise ValueError(f"label value {value!r} is not a label value (at most 63 of a-z, A-Z, 0-9, '-', '_', '.')")
+
+
+class EgressPort(Model):
+    port: Port
+    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"
+
+
+class EgressAllow(Model):
+    """One more destination workspaces may reach: addresses (cidr), or pods of a namespace."""
+
+    cidr: Network | None = Field(None, description="Addresses, e.g. 10.20.0.0/16 (a database outside the cluster).")
+    except_: list[Network] = Field(
+        default_factory=list, alias="except", description="Addresses inside cidr that stay blocked."
+    )
+    namespace: str | None = Field(None, description="Pods of this namespace (in-cluster services).")
+    pod_labels: dict[str, str] = Field(default_factory=dict, description="Only the namespace's pods with these labels.")
+    ports: list[EgressPort] = Field(default_factory=list, description="Empty: every port.")
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> EgressAllow:
+        if (self.cidr is None) == (self.namespace is None):
+            raise ValueError("give either cidr (addresses) or namespace (pods of a namespace), not both")
+        if self.cidr is None and self.except_:
+            raise ValueError("except is for cidr")
+        if self.namespace is None and self.pod_labels:
+            raise ValueError("pod_labels is for namespace")
+        if self.namespace is not None:
+            _check_pods(self.namespace, self.pod_labels)
+        for blocked in self.except_:
+            if blocked.version != self.cidr.version or not blocked.subnet_of(self.cidr):
+                raise ValueError(f"except {blocked} is not inside cidr {self.cidr}")
+        return self
+
+
+class HubPods(Model):
+    """Where the hub's pods are, so that workspaces may reach the hub's API (hub.hub_port) and nothing else there."""
+
+    namespace: str = Field(description="The hub's namespace.")
+    pod_labels: dict[str, str] = Field(min_length=1, description="Labels that select the hub's pods.")
+
+    @model_validator(mode="after")
+    def _selectable(self) -> HubPods:
+        _check_pods(self.namespace, self.pod_labels)
+        return self
+
+
+class EgressSettings(Model):
+    """What workspaces may reach: a NetworkPolicy the hub writes in every namespace where it runs them."""
+
+    enabled: bool = Field(
+        True,
+        description="Limit workspace egress. false: workspaces reach everything (the hub writes no policy; "
+        "one written before stays until deleted).",
+    )
+    private_ips: bool = Field(
+        False,
+        description="Reach private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, link-local, fc00::/7, "
+        "fe80::/10): the cluster's pods and Services, the nodes, internal networks. DNS (port 53) is always allowed.",
+    )
+    cloud_metadata: bool = Field(
+        False,
+        description="Reach the cloud metadata servers (169.254.169.254, fd00:ec2::254, 100.100.100.200), "
+        "which hand out the node's credentials. Stays blocked with private_ips unless true.",
+    )
+    hub_pods: HubPods | None = Field(
+        None,
+        description="The hub's pods (the chart sets this). Unset: the hub is reached at connect_url's address "
+        "when it is an IP address, else through the other rules.",
+    )
+    istio_namespace: str = Field(
+        "istio-system", description="With kubernetes.istio: where istiod runs (its sidecars' port 15012)."
+    )
+    allow: list[EgressAllow] = Field(default_factory=list, description="More destinations workspaces may reach.")
+    policy_name: str = Field(
+        "workspaces-egress",
+        description="Name of the NetworkPolicy; two hubs that share namespaces need different names.",
+    )
+
+    @model_validator(mode="after")
+    def _names(self) -> EgressSettings:
+        for what, name in (("policy_name", self.policy_name), ("istio_namespace", self.istio_namespace)):
+            if not is_dns_label(name):
+                raise ValueError(f"{what} {name!r} is not a DNS-1123 label (a-z, 0-9, '-', at most 63)")
+        return self
 
 
 class KubernetesSettings(Model):
@@ -232,6 +470,9 @@ class KubernetesSettings(Model):
         default_factory=lambda: ["ReadWriteOnce"], min_length=1
     )
     home_mount_path: str = Field("/home/jovyan", description="Where the workspace PVC is mounted.")
+    egress: EgressSettings = Field(
+        EgressSettings(), description="What workspaces may reach; limited by default (no metadata server, no private ranges)."
+    )
 
     @model_validator(mode="after")
     def _one_namespace_mode(self) -> KubernetesSettings:
@@ -287,20 +528,21 @@ class CullRule(Model):
 
 
 class CullingPolicy(Model):
-    enabled: bool = Field(True, description="Run the culler service with the hub.")
+    enabled: bool = Field(
+        True, description="Stop idle workspaces (each server stops itself) and run the culler service with the hub."
+    )
     default_timeout: Duration = Field(3600, description="Idle time after which a workspace is stopped.")
     rules: list[CullRule] = Field(default_factory=list, description="First match wins.")
-    startup_grace: Duration = Field(600, description="A workspace younger than this is never stopped.")
-    max_age: Duration | None = Field(None, description="Stop workspaces older than this, busy or not.")
-    every: Duration = Field(300, gt=0, description="Time between passes.")
-    concurrency: int = Field(10, ge=1, le=100, description="Hub and server requests at once.")
-    page_size: int = Field(200, ge=1, le=1000, description="Users per hub API page.")
-    probe: bool = Field(True, description="Ask idle-looking servers for kernels, terminals, connections.")
-    probe_timeout: Duration = 10
-    unprobed_is_idle: bool = Field(
-        False, description="Treat a server that cannot be probed as idle (default: keep it)."
+    startup_grace: Duration = Field(
+        600, description="The shortest idle timeout: a new workspace is never stopped sooner."
     )
-    dry_run: bool = Field(False, description="Report what would be stopped; stop nothing.")
+    max_age: Duration | None = Field(None, description="Stop workspaces older than this, busy or not.")
+    every: Duration = Field(300, gt=0, description="Time between the culler's passes.")
+    concurrency: int = Field(10, ge=1, le=100, description="Hub API requests at once.")
+    page_size: int = Field(200, ge=1, le=1000, description="Users per hub API page.")
+    dry_run: bool = Field(
+        False, description="Servers do not stop themselves; the culler reports what would be stopped."
+    )
     port: Port = Field(8002, description="Loopback port of the culler's metrics and decisions.")
 
 
@@ -330,6 +572,16 @@ class WorkspacesConfig(Model):
         if self.api.port in hub_ports or (self.culling.enabled and self.api.port == self.culling.port):
             raise ValueError(f"api.port {self.api.port} is also the port of the hub, the proxy or the culler")
         return self
+
+    @model_validator(mode="after")
+    def _one_password_for_all_only_locally(self) -> WorkspacesConfig:
+        if self.backend == "kubernetes" and self.auth.type == "shared-password":
+            raise ValueError(
+                "auth.type shared-password is refused with backend kubernetes (anyone with the one password "
+                "could log in as anyone); use auth.type native (a password per person) or oidc"
+            )
+        return self
+
     # Catalog and profiles are validated by workspaces.catalog; here they are
     # only located: inline content, or a path relative to this file.
     catalog: Annotated[Any, BeforeValidator(_catalog_source)] = str(REPO_ROOT / "images" / "catalog.yaml")

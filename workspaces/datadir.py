@@ -3,19 +3,30 @@
 Everything the embedded default writes lives under one folder (``./data`` in
 the directory the hub is started from, by default), so a user can find it,
 back it up or remove it.
+
+Only the hub may read it. Its modes are set on every start, not only when it is
+made, so a data dir from an older version or a careless ``cp -r`` is fixed too:
+the folder and ``workspaces/`` are 0700, or 0711 when workspaces run as their
+users' own accounts (who must pass through to their folders, without listing
+them); everything else in it loses every group and other permission bit (0600
+files, 0700 folders).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import stat
 from pathlib import Path
 
+PRIVATE_UMASK = 0o077
 
 
 class DataDir:
-    def __init__(self, path: str | os.PathLike[str]):
+    def __init__(self, path: str | os.PathLike[str], *, workspaces_reachable: bool = False):
         self.path = Path(path).expanduser().resolve()
+        # workspace accounts pass through the data dir to their own folders
+        self.workspaces_reachable = workspaces_reachable
 
     @property
     def db_url(self) -> str:
@@ -58,8 +69,20 @@ class DataDir:
         return self.path / "api-state.json"
 
     def ensure(self) -> None:
+        """Make the data dir and ``workspaces/``, and set every mode in it (see the module's docstring)."""
         self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.workspaces.mkdir(exist_ok=True, mode=0o700)
+        passable = 0o711 if self.workspaces_reachable else 0o700
+        for folder in (self.path, self.workspaces):
+            os.chmod(folder, passable)
+        for entry in self.path.iterdir():
+            info = entry.lstat()
+            # a symlink's own mode means nothing, and chmod would act on its target
+            if entry.name == "workspaces" or stat.S_ISLNK(info.st_mode):
+                continue
+            mode = stat.S_IMODE(info.st_mode)
+            if mode & PRIVATE_UMASK:
+                os.chmod(entry, mode & ~PRIVATE_UMASK)
 
     def secret(self, name: str, nbytes: int = 32) -> str:
         """A secret stored in the data dir (0600), generated on first use."""

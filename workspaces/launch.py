@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .catalog import Catalog, load_catalog
 from .config import DEFAULT_CONFIG, REPO_ROOT, LoadedConfig, load_config
-from .datadir import DataDir
+from .datadir import PRIVATE_UMASK, DataDir
 
 HUB_CONFIG = REPO_ROOT / "config" / "jupyterhub_config.py"
 
@@ -30,6 +30,10 @@ class Launch:
 
     @property
     def url(self) -> str:
+        """Where people open the hub (its origin, ending in /)."""
+        if self.config.settings.hub.subdomain_host:
+            # the proxy answers for the hub only under this name (it routes by host)
+            return self.config.settings.hub.subdomain_host + "/"
         ip = self.config.settings.hub.ip
         host = "127.0.0.1" if ip in ("", "0.0.0.0") else ip
         if ":" in host:
@@ -42,6 +46,7 @@ class Launch:
 
     @property
     def admin_password(self) -> str:
+        """native: the admin accounts' first password; shared-password: the admins' password."""
         return self.config.settings.auth.admin_password or self.data.admin_password()
 
     @property
@@ -68,12 +73,26 @@ def prepare(
     if data_dir is None:
         configured = loaded.settings.hub.data_dir
         data_dir = loaded.resolve(configured) if configured else Path.cwd() / "data"
-    data = DataDir(data_dir)
+    settings = loaded.settings
+    isolation = settings.local.isolation_mode(os.geteuid())
+    if settings.backend == "local" and isolation == "users" and os.geteuid() != 0:
+        raise LaunchError(
+            "local.isolation users needs the hub to run as root (it runs each user's workspaces as their own "
+            "OS account); start it as root, or set local.isolation to auto or none"
+        )
+    data = DataDir(data_dir, workspaces_reachable=settings.backend == "local" and isolation == "users")
     launch = Launch(loaded, catalog, data, port or loaded.settings.hub.port)
+    # What the hub and its services write into the data dir later (the database,
+    # pid files, the API's state) is private from its first byte.
+    os.umask(PRIVATE_UMASK)
     try:
         data.ensure()
-        # Generate the passwords now, so they exist before anyone needs them.
-        launch.admin_password, launch.user_password  # noqa: B018
+        # Generate the passwords this auth type uses now, so they exist before anyone needs them.
+        auth_type = loaded.settings.auth.type
+        if auth_type in ("native", "shared-password"):
+            launch.admin_password  # noqa: B018
+        if auth_type == "shared-password":
+            launch.user_password  # noqa: B018
     except OSError as e:
         raise LaunchError(f"cannot use {data.path} as the data directory: {e.strerror}") from None
     return launch

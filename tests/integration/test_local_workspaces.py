@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import pwd
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
+
+from spawner.accounts import account_name
 
 from ..support.hub import Hub, listening_addresses, process_data_limit, process_env
 
@@ -72,10 +76,13 @@ def test_server_listens_on_loopback_only(hub, alice_workspace):
     assert listening_addresses(port) == {"127.0.0.1"}
 
 
-def test_server_gets_allow_root_exactly_when_the_hub_is_root(hub, alice_workspace):
+def test_server_runs_as_its_users_own_account_and_never_as_root(hub, alice_workspace):
     pid = hub.state("alice", "analysis")["pid"]
     args = open(f"/proc/{pid}/cmdline").read().split("\0")
-    assert ("--allow-root" in args) == (os.geteuid() == 0)
+    assert "--allow-root" not in args
+    # a hub run as root isolates (local.isolation auto); without root there is one account
+    own = pwd.getpwnam(account_name("alice")).pw_uid if os.geteuid() == 0 else os.geteuid()
+    assert Path(f"/proc/{pid}").stat().st_uid == own != 0
 
 
 def test_another_user_cannot_reach_the_workspace(hub, alice_workspace):

@@ -6,6 +6,7 @@ and their kernels, found by their working directory) are stopped by PID.
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 import shutil
@@ -13,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable
@@ -21,6 +23,10 @@ from typing import Any
 
 import requests
 import yaml
+
+from workspaces.config import AuthSettings
+
+from .users_python import users_python
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -74,9 +80,12 @@ class Hub:
         catalog: Path = DATA / "catalog.yaml",
         profiles: Path = DATA / "profiles.yaml",
         env: dict[str, str] | None = None,
+        os_user: str | None = None,
     ):
+        """``os_user``: run the hub as this OS account (a hub without root), not as the tests' own."""
         self.root = root
         self.env = {**os.environ, **(env or {})}
+        self.os_user = os_user
         self.port, self.hub_port, self.proxy_api_port, self.culler_port, self.api_port = free_ports(5)
         self.url = f"http://127.0.0.1:{self.port}"
         self.admin_token = secrets.token_hex(16)
@@ -91,6 +100,9 @@ class Hub:
         self.log_file = root / "hub.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self._tokens: dict[str, str] = {}
+        self._passwords: dict[str, str] = {}  # native: each person's own, chosen at sign-up
+        self._people: set[str] = set()  # users add_person has made
+        self._admin_session: requests.Session | None = None
 
         (self.config_dir / "extra_config.py").write_text(
             textwrap.dedent(
@@ -121,7 +133,8 @@ class Hub:
                 "proxy_api_port": self.proxy_api_port,
                 "extra_config": "extra_config.py",
             },
-            "local": {"gpus": "none"},
+            # as root the workspaces run as their users' accounts, which must be able to run this
+            "local": {"gpus": "none", **({"python": users_python()} if os.geteuid() == 0 else {})},
             "culling": {"port": self.culler_port},
             "api": {"port": self.api_port},
             "catalog": "catalog.yaml",
@@ -132,20 +145,41 @@ class Hub:
                 config.setdefault(key, {}).update(value)
             else:
                 config[key] = value
+        self.settings = config
         self.config_file = self.config_dir / "workspaces.yaml"
         self.config_file.write_text(yaml.safe_dump(config))
+        self.log_file.touch(mode=0o600)
+        if os.geteuid() == 0:
+            self._data_dir_for_workspace_accounts()
+
+    def _data_dir_for_workspace_accounts(self) -> None:
+        """Workspace accounts (a hub run as root isolates) pass through the data dir to their
+        folders, so it must be where others may pass: not under pytest's folders, which are 0700
+        and which every pytest run (other sessions' too) sets back to 0700. What stays in
+        ``root`` (the config with the test admin's token, the log with the admin's password)
+        is the hub's own."""
+        self.data_dir = Path(tempfile.mkdtemp(prefix="workspaces-hub-data-")).resolve()
+        atexit.register(shutil.rmtree, self.data_dir, ignore_errors=True)
+        self.config_dir.chmod(0o700)
+        if self.os_user is not None:
+            for path in [self.root, self.data_dir, self.config_dir, *self.config_dir.iterdir()]:
+                shutil.chown(path, self.os_user, self.os_user)
 
     # -- process ------------------------------------------------------------
 
     def start(self, timeout: float = 60) -> Hub:
         log = open(self.log_file, "ab")
+        # another account cannot run the tests' own interpreter (see users_python)
+        command = [users_python(), "-m", "workspaces.cli"] if self.os_user else [str(WORKSPACES)]
+        as_user = {"user": self.os_user, "group": self.os_user, "extra_groups": []} if self.os_user else {}
         self.proc = subprocess.Popen(
-            [str(WORKSPACES), "up", "--config", str(self.config_file), "--data-dir", str(self.data_dir)],
+            [*command, "up", "--config", str(self.config_file), "--data-dir", str(self.data_dir)],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.root,
-            env=self.env,
+            env={**self.env, "HOME": str(self.root)} if self.os_user else self.env,
             start_new_session=True,
+            **as_user,
         )
         log.close()
 
@@ -254,18 +288,70 @@ class Hub:
         headers = {"Authorization": f"token {token or self.admin_token}"}
         return requests.get(f"{self.url}{path}", headers=headers, **kwargs)
 
+    @property
+    def auth_type(self) -> str:
+        """The hub's auth.type: the config's, else the product's default."""
+        return str(self.settings.get("auth", {}).get("type") or AuthSettings.model_fields["type"].default)
+
     def password(self, user: str) -> str:
-        """The generated password ``user`` logs in with (admin or shared user password)."""
-        name = "admin-password" if user == "admin" else "user-password"
-        return (self.data_dir / name).read_text().strip()
+        """The password ``user`` logs in with: admin's generated one, the shared user password
+        (auth.type shared-password), or the user's own (native: chosen at sign-up)."""
+        if user == "admin":
+            return (self.data_dir / "admin-password").read_text().strip()
+        if self.auth_type == "shared-password":
+            return (self.data_dir / "user-password").read_text().strip()
+        return self._passwords.setdefault(user, secrets.token_urlsafe(16))
+
+    def sign_up(self, user: str, password: str | None = None) -> requests.Response:
+        """native: ``user`` asks for an account at /hub/signup (it waits for an admin's approval)."""
+        session = requests.Session()
+        session.get(f"{self.url}/hub/signup", timeout=30).raise_for_status()
+        password = self.password(user) if password is None else password
+        return session.post(
+            f"{self.url}/hub/signup",
+            data={
+                "username": user,
+                "signup_password": password,
+                "signup_password_confirmation": password,
+                "_xsrf": session.cookies.get("_xsrf", ""),
+            },
+            timeout=30,
+        )
+
+    def admin_session(self) -> requests.Session:
+        """A session of admin, logged in through the login form (once)."""
+        if self._admin_session is None:
+            self._admin_session = self.login("admin")
+            assert self._admin_session.login_status == 302, "admin cannot log in"
+        return self._admin_session
+
+    def approve(self, user: str) -> None:
+        """native: an admin approves ``user``'s sign-up at /hub/authorize."""
+        # a toggle: approving twice would take the approval back
+        r = self.admin_session().get(f"{self.url}/hub/authorize/{user}", timeout=30, allow_redirects=False)
+        assert r.status_code == 302, (r.status_code, r.text[-500:])
+
+    def add_person(self, user: str) -> None:
+        """Make ``user`` someone who can log in: native, they sign up and an admin approves them;
+        shared-password, an admin adds them."""
+        if user == "admin" or user in self._people:
+            return
+        if self.auth_type == "shared-password":
+            self.user_token(user)
+        else:
+            r = self.sign_up(user)
+            assert "sent to the admin" in r.text, r.text[-2000:]
+            self.approve(user)
+        self._people.add(user)
 
     def login(self, user: str, password: str | None = None, create: bool = True) -> requests.Session:
         """A browser-like session logged in through the hub's login form.
 
-        ``create``: add the user first (only existing users may log in).
+        ``create``: make ``user`` someone who can log in first (add_person).
+        ``session.login_status`` is 302 when the login worked.
         """
-        if create and user != "admin":
-            self.user_token(user)
+        if create:
+            self.add_person(user)
         session = requests.Session()
         session.get(f"{self.url}/hub/login", timeout=30).raise_for_status()
         r = session.post(
