@@ -38,15 +38,37 @@ def _fail(lines: Sequence[str]) -> int:
     return 1
 
 
+def _login_lines(launch: Launch) -> list[str]:
+    """How the first people get in, for the auth type of the config."""
+    auth = launch.config.settings.auth
+    data = launch.data.path
+    hub = f"{launch.url}hub"
+    if auth.type == "native":
+        return [
+            f"  Log in as    {launch.admin_user}",
+            f"  Password     {launch.admin_password}   (the first password, kept in {data / 'admin-password'};",
+            f"               change it at {hub}/change-password)",
+            f"  Other users  sign up at {hub}/signup with their own password; an admin approves",
+            f"               them at {hub}/authorize",
+        ]
+    if auth.type == "shared-password":
+        return [
+            f"  Log in as    {launch.admin_user}",
+            f"  Password     {launch.admin_password}   (kept in {data / 'admin-password'})",
+            f"  Other users  an admin adds them at {hub}/admin; they log in with the shared",
+            f"               user password in {data / 'user-password'} (workshop mode)",
+        ]
+    if auth.type == "oidc" and auth.oidc is not None:
+        return [f"  Log in at    {auth.oidc.issuer} (OpenID Connect); admins: {', '.join(auth.admin_users)}"]
+    return [f"  Log in       through the gateway that sets the {auth.header.user_header if auth.header else ''} header"]
+
+
 def _banner(launch: Launch) -> str:
     data = launch.data.path
     return "\n".join(
         [
             f"Workspaces is starting at {launch.url}",
-            f"  Log in as    {launch.admin_user}",
-            f"  Password     {launch.admin_password}   (kept in {data / 'admin-password'})",
-            f"  Other users  an admin adds them at {launch.url}hub/admin; they log in with the",
-            f"               user password in {data / 'user-password'}",
+            *_login_lines(launch),
             f"  Data         {data}",
             f"  Config       {launch.config.path or '(built-in defaults)'}",
             "Stop with Ctrl-C; running workspaces keep running and are found again on the next start.",
