@@ -29,7 +29,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from jupyterhub.utils import exponential_backoff, maybe_future
-from kubernetes_asyncio.client import CustomObjectsApi
+from kubernetes_asyncio.client import CustomObjectsApi, NetworkingV1Api
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner import KubeSpawner
 from kubespawner.objects import make_namespace
@@ -38,7 +38,7 @@ from traitlets import Bool, Float, default
 from workspaces.catalog import Affinity, ImageEntry, ImageSecurity
 from workspaces.spec import ResolvedSpec
 
-from . import pod_security, tokens
+from . import egress, pod_security, tokens
 from .base import WorkspaceSpawnerMixin, WorkspaceSpawnFailed
 from workspaces.kubeflow import NamespaceRefused, check_namespace
 from workspaces.naming import NAME_PREFIX, label_value, object_name, template_namespace
@@ -280,6 +280,7 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         """Check everything the spec refers to, then start; on any failure, remove the pod."""
         await self._choose_namespace()
         await self._check_references()
+        await self._limit_egress()
         await self._start_watching_pods()
         stale = self.pod_reflector.pods.get(f"{self.namespace}/{self.pod_name}")
         self._stale_pod_uid = stale["metadata"]["uid"] if stale else None
@@ -552,6 +553,31 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
                 raise
 
         await self._api_call(create, f"create namespace {namespace}")
+
+    async def _limit_egress(self) -> None:
+        """The namespace's egress NetworkPolicy (spawner.egress), written before the pod at every start.
+
+        Created, or replaced when there: a policy changed by hand, or written
+        under an older config, is put back as the config says.
+        """
+        body = egress.egress_policy(self.workspaces_settings.settings)
+        if body is None:
+            return
+        api = NetworkingV1Api(self.api.api_client)
+        name = body["metadata"]["name"]
+
+        async def write() -> bool:
+            try:
+                await api.create_namespaced_network_policy(self.namespace, body)
+            except ApiException as e:
+                if e.status != 409:
+                    raise
+                await api.replace_namespaced_network_policy(name, self.namespace, body)
+            return True
+
+        await self._api_call(
+            lambda: self._unless_refused("network policy", write()), f"write NetworkPolicy {self.namespace}/{name}"
+        )
 
     # -- what the spec refers to ---------------------------------------------------
 

@@ -22,6 +22,18 @@ VALUES: dict[str, list[str]] = {"default": []}
 VALUES.update({path.stem: ["-f", str(path)] for path in EXAMPLES})
 VALUES["namespace-template"] = ["--set", "workspaces.kubernetes.namespace_template=ws-{username}"]
 
+# name -> helm arguments: each egress toggle of workspaces.kubernetes.egress (helm/README.md, "Network")
+EGRESS: dict[str, list[str]] = {
+    "default": [],
+    "kubeflow": VALUES["kubeflow"],
+    "private ips": ["--set", "workspaces.kubernetes.egress.private_ips=true"],
+    "cloud metadata": ["--set", "workspaces.kubernetes.egress.cloud_metadata=true"],
+    "both": ["--set", "workspaces.kubernetes.egress.private_ips=true,workspaces.kubernetes.egress.cloud_metadata=true"],
+    "allow": ["--set-json", 'workspaces.kubernetes.egress.allow=[{"cidr": "10.20.0.0/16", "except": ["10.20.9.0/24"], '
+              '"ports": [{"port": 5432}]}, {"namespace": "mlflow", "pod_labels": {"app": "mlflow"}, '
+              '"ports": [{"port": 5000, "protocol": "TCP"}]}]'],
+}
+
 # Kubeflow mode's Istio objects: no official Kubernetes schema; on the cluster, tests/data/istio-crds.yaml
 ISTIO_KINDS = {"VirtualService", "AuthorizationPolicy"}
 
@@ -51,6 +63,15 @@ def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
 def workspaces_yaml(objects: list[dict[str, Any]]) -> str:
     [config_map] = of_kind(objects, "ConfigMap")
     return config_map["data"]["workspaces.yaml"]
+
+
+def egress_policy_of(objects: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The NetworkPolicy the hub writes where workspaces run, from the rendered workspaces.yaml."""
+    from spawner.egress import egress_policy
+    from workspaces.config import WorkspacesConfig
+
+    config = yaml.safe_load(workspaces_yaml(objects))
+    return egress_policy(WorkspacesConfig.model_validate({"hub": config["hub"], "kubernetes": config["kubernetes"]}))
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

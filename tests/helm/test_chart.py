@@ -16,7 +16,8 @@ from workspaces.config import WorkspacesConfig
 
 from ..k8s.kube import SCHEMA_VERSIONS, rules_of
 from ..k8s.test_rbac import granted as granted_by_the_documented_rules
-from .chart import CHART, ISTIO_KINDS, NAMESPACE, VALUES, helm, of_kind, render, workspaces_yaml, write
+from .chart import (CHART, EGRESS, ISTIO_KINDS, NAMESPACE, VALUES, egress_policy_of, helm, of_kind, render,
+                    workspaces_yaml, write)
 
 
 @pytest.fixture(scope="module")
@@ -289,6 +290,76 @@ def test_only_the_hub_reaches_the_proxys_api(rendered):
     [policy] = [p for p in of_kind(rendered["default"], "NetworkPolicy") if p["metadata"]["name"] == "ws-workspaces-proxy"]
     [api_rule] = [r for r in policy["spec"]["ingress"] if r["ports"] == [{"port": "api"}]]
     assert [peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in api_rule["from"]] == ["hub"]
+
+
+# -- workspace egress (the hub writes the policy where workspaces run) -----------
+
+
+@pytest.fixture(scope="module")
+def egress_rendered() -> dict[str, list[dict[str, Any]]]:
+    return {name: render(*args) for name, args in EGRESS.items()}
+
+
+def test_workspace_egress_is_limited_by_default(rendered):
+    egress = config_of(rendered["default"])["kubernetes"]["egress"]
+    assert (egress["enabled"], egress["private_ips"], egress["cloud_metadata"], egress["allow"]) == (True, False, False, [])
+
+
+@pytest.mark.parametrize("values", VALUES)
+def test_the_hub_is_told_where_its_own_pods_are(rendered, values):
+    objects = rendered[values]
+    hub_pods = config_of(objects)["kubernetes"]["egress"]["hub_pods"]
+    [hub] = [d for d in of_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-hub")]
+    assert hub_pods["namespace"] == NAMESPACE
+    assert hub_pods["pod_labels"].items() <= hub["spec"]["template"]["metadata"]["labels"].items()
+    [proxy] = [d for d in of_kind(objects, "Deployment") if d["metadata"]["name"].endswith("-proxy")]
+    assert not hub_pods["pod_labels"].items() <= proxy["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_the_egress_policy_is_named_for_the_release_and_its_namespace(rendered):
+    # two releases may run workspaces in the same Kubeflow profile namespaces: their policies must not clash
+    name = config_of(rendered["default"])["kubernetes"]["egress"]["policy_name"]
+    assert name == f"ws-workspaces-{NAMESPACE}-egress"
+    long = render("--namespace", "n" * 63, "--set", "fullnameOverride=" + "f" * 63)
+    assert len(config_of(long)["kubernetes"]["egress"]["policy_name"]) <= 63
+
+
+def test_without_network_policies_the_hub_writes_no_egress_policy():
+    objects = render("--set", "networkPolicy.enabled=false")
+    assert of_kind(objects, "NetworkPolicy") == []
+    assert egress_policy_of(objects) is None
+
+
+@pytest.mark.parametrize("toggle", EGRESS)
+def test_every_egress_policy_is_valid_kubernetes(egress_rendered, toggle):
+    policy = egress_policy_of(egress_rendered[toggle])
+    for version in SCHEMA_VERSIONS:
+        kubernetes_validate.validate(policy, version, strict=True)
+
+
+def test_the_egress_toggles_reach_the_hubs_config(egress_rendered):
+    def egress(toggle):
+        return config_of(egress_rendered[toggle])["kubernetes"]["egress"]
+
+    assert egress("private ips")["private_ips"] is True and egress("private ips")["cloud_metadata"] is False
+    assert egress("cloud metadata")["cloud_metadata"] is True and egress("cloud metadata")["private_ips"] is False
+    assert [a.get("cidr") or a["namespace"] for a in egress("allow")["allow"]] == ["10.20.0.0/16", "mlflow"]
+
+
+def test_kubeflow_mode_sidecars_reach_istiod(egress_rendered):
+    rules = egress_policy_of(egress_rendered["kubeflow"])["spec"]["egress"]
+    istiod = {"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-system"}}}],
+              "ports": [{"port": 15012, "protocol": "TCP"}]}
+    assert istiod in rules
+    assert istiod not in egress_policy_of(egress_rendered["default"])["spec"]["egress"]
+
+
+def test_the_schema_leaves_the_egress_settings_the_chart_owns_to_the_chart():
+    # networkPolicy.enabled turns egress limiting off; where the hub is, the chart knows
+    for key in ("enabled=false", "policy_name=x", "hub_pods=x"):
+        done = helm("template", "ws", str(CHART), "--set", f"workspaces.kubernetes.egress.{key}")
+        assert done.returncode != 0
+        assert f"additional properties '{key.split('=')[0]}' not allowed" in done.stderr
 
 
 # -- Kubeflow mode -------------------------------------------------------------

@@ -22,7 +22,7 @@ from ..k8s.kube import rules_of
 from ..k8s.test_rbac import granted as granted_by_the_documented_rules
 from ..support.cluster import Kube, KubeError, wait_until
 from ..support.cluster_fixture import DATA, Cluster
-from .chart import CHART, ISTIO_KINDS, VALUES, Release, workspaces_yaml
+from .chart import CHART, EGRESS, ISTIO_KINDS, VALUES, Release, egress_policy_of, render, workspaces_yaml
 
 RELEASE = "ws"
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
@@ -36,6 +36,8 @@ WORKSPACE_OBJECTS = {
     *(("", "persistentvolumeclaims", verb) for verb in ("get", "list", "create", "delete")),
     *(("", "secrets", verb) for verb in ("create", "patch", "delete")),  # the token of each workspace, never read
     ("kubeflow.org", "poddefaults", "list"),
+    # the egress NetworkPolicy where workspaces run (never read)
+    ("networking.k8s.io", "networkpolicies", "create"), ("networking.k8s.io", "networkpolicies", "update"),
 }
 KUBEFLOW = {
     *(("", "services", verb) for verb in ("get", "create", "delete")),
@@ -227,6 +229,18 @@ def test_two_kubeflow_releases_of_one_name_install_side_by_side(cluster, install
     principals = {p for policy in policies for p in policy["spec"]["rules"][0]["from"][0]["source"]["principals"]}
     for release in releases:
         assert f"cluster.local/ns/{release.namespace}/sa/{release.object_name('proxy')}" in principals
+
+
+# -- workspace egress ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("toggle", EGRESS)
+def test_the_api_server_accepts_the_egress_policy_of_every_toggle(cluster, toggle):
+    # the hub writes it where workspaces run (tests/security/test_egress.py starts workspaces with it)
+    policy = egress_policy_of(render(*EGRESS[toggle]))
+    namespace = cluster.namespace("egress")
+    stored = cluster.admin.create("networkpolicies", policy, namespace)
+    assert stored["spec"] == policy["spec"]  # nothing dropped or defaulted away
 
 
 # -- the hub's rights ----------------------------------------------------------
