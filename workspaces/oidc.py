@@ -69,7 +69,9 @@ def authenticator_config(
         "userdata_url": discovery["userinfo_endpoint"],
         "scope": list(oidc.scopes),
         "username_claim": oidc.username_claim,
-        # OAuthenticator keeps the userinfo answer under auth_state's "oauth_user"
+        # the hub's groups are the provider's: allowed_groups and admin_groups are read from them,
+        # and so are group-limited images. OAuthenticator keeps the userinfo answer as "oauth_user".
+        "manage_groups": True,
         "auth_state_groups_key": f"oauth_user.{oidc.groups_claim}",
         "allowed_users": set(oidc.allowed_users),
         "allowed_groups": set(oidc.allowed_groups),
