@@ -292,6 +292,38 @@ def test_only_the_hub_reaches_the_proxys_api(rendered):
     assert [peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"] for peer in api_rule["from"]] == ["hub"]
 
 
+# -- logins outside Kubeflow mode -----------------------------------------------
+
+
+def test_the_standalone_default_is_a_password_per_person(rendered):
+    assert config_of(rendered["default"])["auth"] == {"type": "native", "admin_users": ["admin"], "native": {}}
+
+
+def test_the_oidc_client_secret_comes_from_the_operators_secret_never_the_config_map(rendered):
+    objects = rendered["oidc"]
+    assert config_of(objects)["auth"]["type"] == "oidc"
+    assert "secret" not in yaml.safe_dump(config_of(objects)["auth"]).replace("client_secret_env", "")
+    [hub] = [c for c in containers(objects) if c["name"] == "hub"]
+    [variable] = [e for e in hub["env"] if e["name"] == "WORKSPACES_OIDC_CLIENT_SECRET"]
+    assert variable["valueFrom"] == {"secretKeyRef": {"name": "workspaces-oidc", "key": "client-secret"}}
+
+
+@pytest.mark.parametrize(("leave_out", "message"), [
+    ("hub.oidcClientSecret.secretName", "workspaces.auth.type oidc needs hub.oidcClientSecret.secretName"),
+    ("workspaces.auth.oidc.callback_url", "workspaces.auth.oidc.callback_url is required"),
+])
+def test_oidc_without_its_secret_or_callback_is_refused_at_install(leave_out, message):
+    done = helm("template", "ws", str(CHART), "-f", str(CHART / "examples" / "oidc.yaml"), "--set", f"{leave_out}=null")
+    assert done.returncode != 0
+    assert message in done.stderr
+
+
+def test_the_schema_refuses_the_shared_password_on_kubernetes():
+    done = helm("template", "ws", str(CHART), "--set", "workspaces.auth.type=shared-password")
+    assert done.returncode != 0
+    assert "at '/workspaces/auth/type': value must be one of 'native', 'oidc'" in done.stderr
+
+
 # -- workspace egress (the hub writes the policy where workspaces run) -----------
 
 
@@ -368,7 +400,7 @@ def test_the_schema_leaves_the_egress_settings_the_chart_owns_to_the_chart():
 @pytest.mark.parametrize("values", [v for v in VALUES if v != "kubeflow"])
 def test_kubeflow_objects_only_in_kubeflow_mode(rendered, values):
     assert {o["kind"] for o in rendered[values]} & ISTIO_KINDS == set()
-    assert config_of(rendered[values])["auth"]["type"] == "shared-password"
+    assert config_of(rendered[values])["auth"]["type"] in {"native", "oidc"}
 
 
 def test_kubeflow_mode_trusts_the_gateways_header(rendered):
@@ -433,4 +465,5 @@ def test_notes_tell_how_to_reach_the_hub_and_log_in():
     notes = done.stdout.split("NOTES:", 1)[1]
     assert f"kubectl -n {NAMESPACE} port-forward service/ws-workspaces-proxy-public 8000:80" in notes
     assert "cat /srv/workspaces/admin-password" in notes
+    assert "signs up at /hub/signup" in notes and "user-password" not in notes
     assert "/services/workspaces/ on the same address" in notes  # the dashboard
