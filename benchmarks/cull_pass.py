@@ -3,14 +3,15 @@
 Both run against the same stand-in of the hub, in a separate process on
 loopback: it serves the hub's ``GET /hub/api/users?state=ready`` JSON pages
 (JupyterHub 6 pagination) for N users with one running named server each,
-half of them idle past the timeout, and answers the stop requests (idle-culler:
-``DELETE /hub/api/users/{u}/servers/{s}``; ours: ``POST /user/{u}/{s}/api/shutdown``,
-which on a real hub goes through the proxy to the server). The stand-in never
-changes state, so both cullers see the same hub, and it counts every request.
+half of them idle past the timeout and started two days ago, and answers the
+stop requests (``DELETE /hub/api/users/{u}/servers/{s}``, both cullers). The
+stand-in never changes state, so both cullers see the same hub, and it counts
+every request.
 
-Both decide on the hub-activity signal alone (our server probe is off) with
-the same timeout and the same concurrency, and must stop exactly the same
-servers. Last line::
+Ours leaves idle stops to the servers themselves, so to do the same work in the
+pass it enforces a max_age of 36 hours, which picks the same half; the peer
+stops on hub activity with the timeout. Same concurrency, and both must stop
+exactly the same servers. Last line::
 
     RESULT cull_pass n=<N> ours_s=<x> peer_s=<y> ratio=<x/y> ours_requests=<a> peer_requests=<b>
 
@@ -33,6 +34,7 @@ from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlparse
 
 TIMEOUT_S = 3600
+MAX_AGE_S = 36 * 3600
 CONCURRENCY = 10
 PAGE_SIZE = 200
 
@@ -47,7 +49,7 @@ def serve(port: int, n: int) -> None:
     now = datetime.now(timezone.utc)
     users = []
     for i in range(n):
-        idle = (2 * TIMEOUT_S) if i % 2 == 0 else 60  # every other server is idle
+        idle = i % 2 == 0  # every other server is idle, and older
         server = {
             "name": "ws",
             "full_name": f"user{i}/ws",
@@ -55,8 +57,8 @@ def serve(port: int, n: int) -> None:
             "pending": None,
             "stopped": False,
             "url": f"/user/user{i}/ws/",
-            "started": (now - timedelta(days=1)).isoformat().replace("+00:00", "Z"),
-            "last_activity": (now - timedelta(seconds=idle)).isoformat().replace("+00:00", "Z"),
+            "started": (now - timedelta(days=2 if idle else 1)).isoformat().replace("+00:00", "Z"),
+            "last_activity": (now - timedelta(seconds=2 * TIMEOUT_S if idle else 60)).isoformat().replace("+00:00", "Z"),
             "user_options": {"image": "jupyter-minimal", "profile": "cpu-small"},
             "progress_url": f"/hub/api/users/user{i}/servers/ws/progress",
         }
@@ -92,11 +94,6 @@ def serve(port: int, n: int) -> None:
             stopped.append(f"{user}/{name}")
             self.set_status(204)
 
-    class ServerShutdown(Base):
-        def post(self, user: str, name: str) -> None:
-            stopped.append(f"{user}/{name}")
-            self.write({})
-
     class Control(web.RequestHandler):
         def get(self) -> None:
             self.write({"counts": counts, "stopped": sorted(stopped)})
@@ -110,7 +107,6 @@ def serve(port: int, n: int) -> None:
             (r"/hub/api/", Root),
             (r"/hub/api/users", Users),
             (r"/hub/api/users/([^/]+)/servers/([^/]+)", HubStop),
-            (r"/user/([^/]+)/([^/]+)/api/shutdown", ServerShutdown),
             (r"/_control", Control),
         ]
     )
@@ -127,9 +123,9 @@ async def run_ours(base: str) -> None:
     from workspaces.config import CullingPolicy
 
     policy = CullingPolicy(
-        default_timeout=TIMEOUT_S, startup_grace=0, probe=False, concurrency=CONCURRENCY, page_size=PAGE_SIZE
+        default_timeout=TIMEOUT_S, startup_grace=0, max_age=MAX_AGE_S, concurrency=CONCURRENCY, page_size=PAGE_SIZE
     )
-    client = HubClient(f"{base}/hub/api", base, "bench-token", connections=CONCURRENCY)
+    client = HubClient(f"{base}/hub/api", "bench-token", connections=CONCURRENCY)
     try:
         await Culler(client, policy, catalog=None).run_pass()
     finally:

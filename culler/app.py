@@ -3,7 +3,7 @@
 Run by the hub as a managed service (see config/jupyterhub_config.py), or by
 hand: ``python -m culler --config workspaces.yaml --once``. It reads
 JUPYTERHUB_API_TOKEN and JUPYTERHUB_API_URL like any hub service, and acts only
-through the hub API and the proxy with that token.
+through the hub API with that token.
 """
 
 from __future__ import annotations
@@ -72,9 +72,6 @@ class CullerApp(Application):
     description = "Stop idle workspaces according to the culling policy in workspaces.yaml."
 
     config_file = Unicode("", config=True, help="workspaces.yaml with the culling policy.")
-    public_url = Unicode(
-        "", config=True, help="The proxy's URL, to probe and stop servers (default: http://127.0.0.1:<hub.port>)."
-    )
     once = Bool(False, config=True, help="Run one pass, print its report as JSON, and exit.")
     ip = Unicode(
         "127.0.0.1", config=True,
@@ -87,7 +84,7 @@ class CullerApp(Application):
         return os.environ.get("JUPYTERHUB_API_URL", "http://127.0.0.1:8081/hub/api")
 
     aliases = {
-        "config": "CullerApp.config_file", "public-url": "CullerApp.public_url", "api-url": "CullerApp.api_url",
+        "config": "CullerApp.config_file", "api-url": "CullerApp.api_url",
         "ip": "CullerApp.ip",
     }
     flags = {"once": ({"CullerApp": {"once": True}}, "Run one pass and exit.")}
@@ -106,11 +103,7 @@ class CullerApp(Application):
         token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
         if not token:
             self.fail(["JUPYTERHUB_API_TOKEN is not set; the culler acts with its own hub token"])
-        public = self.public_url or f"http://127.0.0.1:{settings.hub.port}"
-        client = HubClient(
-            self.api_url, public, token, timeout=max(30.0, settings.culling.probe_timeout),
-            connections=settings.culling.concurrency,
-        )
+        client = HubClient(self.api_url, token, connections=settings.culling.concurrency)
         self.store = store
         return Culler(client, settings.culling, catalog=store.current())
 

@@ -1,4 +1,11 @@
-"""One cull pass: page through ready servers, decide, stop the idle ones.
+"""One cull pass: page through ready servers, explain each one's state, enforce max_age.
+
+Idle workspaces stop themselves: the spawner configures each server's own
+culling from the rule that applies (``workspaces.culling.server_culling_args``),
+and only the server can see whether a kernel is busy. The pass never talks to a
+server. It stops through the hub API what ``max_age`` says must go, busy or
+not, and says of every other workspace which rule applies and how long the hub
+has seen it idle; in a dry run, that is what would be stopped.
 
 Decisions are explainable: each says which rule applied, how long the
 workspace was idle and why it was kept or stopped, in one log line and in
@@ -13,16 +20,15 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 from workspaces.catalog import Catalog
 from workspaces.config import CullingPolicy
-from workspaces.culling import WorkspaceFacts, parse_time, verdict
+from workspaces.culling import WorkspaceFacts, idle_timeout, parse_time, verdict
 
 from .hub import HubClient
 from .metrics import Metrics
-from .signals import HubActivity, ProbeFailed, ServerProbe, Signal
 
 log = logging.getLogger("workspaces.culler")
 
@@ -30,12 +36,12 @@ log = logging.getLogger("workspaces.culler")
 # are forgotten past this many, so memory does not grow with history.
 MAX_CULLED_RECORDS = 10_000
 
-# Hub activity up to this long after our own probe may be the probe's echo.
-PROBE_ECHO_S = 5
-
-# After asking a server to shut down, leave it alone this long while the hub
-# notices (it polls servers every 30 s by default).
+# After asking the hub to stop a server, leave it alone this long while the
+# stop completes (the hub answers 202 while it is still stopping).
 STOP_SETTLE_S = 120
+
+# Why a workspace idle past its timeout by the hub's figure still runs.
+SELF_CULLING = "idle past its timeout by the hub's figure; its server stops itself unless a kernel is busy"
 
 
 @dataclass
@@ -60,7 +66,6 @@ class PassReport:
     inspected: int = 0
     stopped: int = 0
     would_stop: int = 0
-    probe_failures: int = 0
     requests: int = 0
     seconds: float = 0.0
 
@@ -72,19 +77,14 @@ class Culler:
         policy: CullingPolicy,
         catalog: Catalog | None = None,
         metrics: Metrics | None = None,
-        signals: list[Signal] | None = None,
     ):
         self.client = client
         self.policy = policy
         self.catalog = catalog
         self.metrics = metrics or Metrics()
-        self.hub_signal = HubActivity()
-        extra = signals if signals is not None else ([ServerProbe(client, policy.probe_timeout)] if policy.probe else [])
-        self.extra_signals: list[Signal] = extra
         self.decisions: dict[str, Decision] = {}  # running workspaces, from the last pass
         self.culled: OrderedDict[str, Decision] = OrderedDict()  # last stop of each workspace
         self._stop_requested: dict[str, float] = {}
-        self._probed_at: dict[str, datetime] = {}  # when each running workspace was last probed
         self._running = False
 
     async def run_pass(self, now: datetime | None = None) -> PassReport | None:
@@ -109,10 +109,9 @@ class Culler:
         async def one(user: dict[str, Any], name: str, server: dict[str, Any]) -> None:
             async with semaphore:
                 decision = await self.decide(user, name, server, now, report)
-            key = f"{user['name']}/{name}"
-            self.decisions[key] = decision
+            self.decisions[f"{user['name']}/{name}"] = decision
             self.metrics.inspected.inc()
-            if decision.action != "kept" or decision.reason.startswith("probe failed"):
+            if decision.action != "kept":
                 log.info("Culler: %s", decision.line())
             else:
                 log.debug("Culler: %s", decision.line())
@@ -129,7 +128,7 @@ class Culler:
             report.inspected += len(tasks)
 
         # forget workspaces that are no longer running: memory follows the hub, not history
-        for remembered in (self.decisions, self._stop_requested, self._probed_at):
+        for remembered in (self.decisions, self._stop_requested):
             for key in list(remembered):
                 if key not in seen:
                     del remembered[key]
@@ -137,75 +136,51 @@ class Culler:
         report.seconds = time.perf_counter() - started
         self.metrics.pass_duration.observe(report.seconds)
         log.info(
-            "Cull pass: %d inspected, %d stopped, %d would stop, %d probe failures, %d requests in %.2fs",
-            report.inspected, report.stopped, report.would_stop, report.probe_failures, report.requests, report.seconds,
+            "Cull pass: %d inspected, %d stopped, %d would stop, %d requests in %.2fs",
+            report.inspected, report.stopped, report.would_stop, report.requests, report.seconds,
         )
         return report
 
     async def decide(
         self, user: dict[str, Any], name: str, server: dict[str, Any], now: datetime, report: PassReport
     ) -> Decision:
-        facts = WorkspaceFacts.of(user, server, self.catalog)
-        v = verdict(self.policy, facts)
+        v = verdict(self.policy, WorkspaceFacts.of(user, server, self.catalog))
+        timeout = idle_timeout(self.policy, v)
         key = f"{user['name']}/{name}"
 
         def decision(action: str, reason: str, idle: float | None) -> Decision:
-            return Decision(user["name"], name, action, reason, v.rule, idle, v.timeout)
+            return Decision(user["name"], name, action, reason, v.rule, idle, timeout)
 
         requested = self._stop_requested.get(key)
         if requested is not None and time.monotonic() - requested < STOP_SETTLE_S:
-            return decision("kept", "stop already requested; waiting for the hub to notice", None)
+            return decision("kept", "stop already requested; waiting for the hub to finish it", None)
 
-        if v.timeout is None:
+        if timeout is None:
             return decision("kept", "exempt", None)
         started = parse_time(server.get("started"))
         age = (now - started).total_seconds() if started else None
         if age is not None and self.policy.max_age is not None and age > self.policy.max_age:
-            return await self.stop(key, server, decision("stopped", f"older than max_age ({age:.0f}s)", None), report)
-        if age is not None and age < self.policy.startup_grace:
-            return decision("kept", "in its startup grace period", None)
+            return await self.stop(key, decision("stopped", f"older than max_age ({age:.0f}s)", None), report)
 
-        last = (await self.hub_signal.observe(server)).last_activity
-        probed = self._probed_at.get(key)
-        if last is not None and probed is not None and last <= probed + timedelta(seconds=PROBE_ECHO_S):
-            # Our own probe went through the proxy, which reports it to the hub
-            # as activity: that figure says nothing about the user.
-            last = None
+        last = parse_time(server.get("last_activity")) or started
         idle = (now - last).total_seconds() if last else None
-        if idle is not None and idle < v.timeout:
+        if idle is None or idle < timeout:
             return decision("kept", "active", idle)
+        if self.policy.dry_run:
+            report.would_stop += 1
+            return decision("would stop", "idle past its timeout by the hub's figure (a busy kernel is not seen)", idle)
+        return decision("kept", SELF_CULLING, idle)
 
-        # Idle by the hub's figure: ask the server itself before stopping anything.
-        if self.extra_signals:
-            self._probed_at[key] = now
-        for signal in self.extra_signals:
-            try:
-                seen = await signal.observe(server)
-            except ProbeFailed as e:
-                report.probe_failures += 1
-                self.metrics.probe_failures.inc()
-                if not self.policy.unprobed_is_idle:
-                    return decision("kept", f"probe failed ({signal.name}): {e}; using the hub's figure, not culling", idle)
-                continue
-            if seen.busy:
-                return decision("kept", f"busy: {seen.busy}", idle)
-            if seen.last_activity and (last is None or seen.last_activity > last):
-                last = seen.last_activity
-                idle = (now - last).total_seconds()
-                if idle < v.timeout:
-                    return decision("kept", f"active ({signal.name})", idle)
-        return await self.stop(key, server, decision("stopped", "idle past its timeout", idle), report)
-
-    async def stop(self, key: str, server: dict[str, Any], d: Decision, report: PassReport) -> Decision:
+    async def stop(self, key: str, d: Decision, report: PassReport) -> Decision:
         if self.policy.dry_run:
             d.action = "would stop"
             report.would_stop += 1
             return d
         try:
-            await self.client.shutdown_server(server, self.policy.probe_timeout)
+            await self.client.stop_server(d.user, d.server)
         except Exception as e:
             d.action = "stop failed"
-            d.reason += f"; shutdown failed: {type(e).__name__}: {e}"
+            d.reason += f"; the hub refused the stop: {type(e).__name__}: {e}"
             return d
         self._stop_requested[key] = time.monotonic()
         self.culled.pop(key, None)

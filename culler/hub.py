@@ -1,7 +1,10 @@
-"""The few hub and server calls the culler makes, over HTTP with its own token.
+"""The few hub API calls the culler makes, over HTTP with its own token.
 
-One pooled aiohttp session: the hub API and the proxy are each one host, so
-keep-alive connections save a TCP connect per request.
+The culler talks to the hub only, never to a user's server: a server is the
+user's code, and whatever reaches it is the user's to read.
+
+One pooled aiohttp session: the hub API is one host, so keep-alive connections
+save a TCP connect per request.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -17,11 +21,10 @@ PAGINATION = "application/jupyterhub-pagination+json"
 
 
 class HubClient:
-    """Reads users from the hub API and talks to servers through the proxy."""
+    """Reads users from the hub API and stops servers through it."""
 
-    def __init__(self, api_url: str, public_url: str, token: str, timeout: float = 30, connections: int = 20):
+    def __init__(self, api_url: str, token: str, timeout: float = 30, connections: int = 20):
         self.api_url = api_url.rstrip("/")
-        self.public_url = public_url.rstrip("/")
         self.token = token
         self.timeout = timeout
         self.connections = connections
@@ -76,19 +79,11 @@ class HubClient:
                 return
             page = await prefetch
 
-    def server_url(self, server: dict[str, Any], path: str) -> str:
-        return f"{self.public_url}{server['url']}{path}"
-
-    async def server_get(self, server: dict[str, Any], path: str, timeout: float) -> Any:
-        return await self.fetch("GET", self.server_url(server, path), timeout=timeout)
-
-    async def shutdown_server(self, server: dict[str, Any], timeout: float) -> None:
-        """Ask the server to shut itself down (a stop: the workspace and its files stay)."""
-        try:
-            await self.fetch("POST", self.server_url(server, "api/shutdown"), timeout=timeout, json={})
-        except aiohttp.ServerDisconnectedError:
-            # it went away while answering, which is what we asked for
-            pass
+    async def stop_server(self, user: str, server: str) -> None:
+        """Stop a server through the hub, as its owner's stop button does: the
+        named server, its spec and its storage stay (no ``remove``)."""
+        route = f"/users/{quote(user, safe='')}/" + (f"servers/{quote(server, safe='')}" if server else "server")
+        await self.fetch("DELETE", f"{self.api_url}{route}")
 
     async def close(self) -> None:
         if self._session is not None:

@@ -12,10 +12,7 @@ class Metrics:
             "workspaces_culler_inspected", "Running workspaces inspected", registry=self.registry
         )
         self.culled = Counter(
-            "workspaces_culler_culled", "Workspaces stopped, by rule", ["rule"], registry=self.registry
-        )
-        self.probe_failures = Counter(
-            "workspaces_culler_probe_failures", "Servers that could not be probed", registry=self.registry
+            "workspaces_culler_culled", "Workspaces the culler stopped (max_age), by rule", ["rule"], registry=self.registry
         )
         self.pass_duration = Histogram(
             "workspaces_culler_pass_duration_seconds", "Duration of a cull pass", registry=self.registry

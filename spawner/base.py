@@ -22,6 +22,7 @@ from traitlets.config import LoggingConfigurable
 
 from workspaces.catalog import Catalog, CatalogStore
 from workspaces.config import LoadedConfig, load_config
+from workspaces.culling import WorkspaceFacts, server_culling_args, verdict
 from workspaces.spec import ResolvedSpec, SpecError, resolve_spec
 
 from .form import render_options_form
@@ -148,6 +149,22 @@ class WorkspaceSpawnerMixin(LoggingConfigurable):
     def apply_resolved_spec(self, resolved: ResolvedSpec) -> None:
         """Backend hook: turn the spec into the spawner's settings."""
         raise NotImplementedError
+
+    # -- idle culling --------------------------------------------------------
+
+    def get_args(self) -> list[str]:
+        return [*super().get_args(), *self.culling_args()]
+
+    def culling_args(self) -> list[str]:
+        """The server's own idle culling, from the culling rule that applies to this start.
+
+        The server stops itself: only it can see a busy kernel, and nothing that
+        can reach every server (the culler's token) is ever sent to one.
+        """
+        policy = self.workspaces_settings.settings.culling
+        user = {"name": self.user.name, "groups": self.user_groups()}
+        facts = WorkspaceFacts.of(user, {"user_options": self.user_options}, self.catalog)
+        return server_culling_args(policy, verdict(policy, facts))
 
     # -- the spawn form ----------------------------------------------------
 

@@ -1,7 +1,8 @@
 """Which idle timeout applies to a workspace (the admin's rules, first match wins), and when
-the culler will stop it if nothing happens.
+it will stop if nothing happens.
 
-The culler decides with it; the API and the dashboard use it to show the deadline.
+The spawner turns it into the server's own culling settings; the culler reports
+with it and enforces max_age; the API and the dashboard show the deadline.
 """
 
 from __future__ import annotations
@@ -75,26 +76,56 @@ def verdict(policy: CullingPolicy, facts: WorkspaceFacts) -> Verdict:
     return Verdict("default", policy.default_timeout)
 
 
+def idle_timeout(policy: CullingPolicy, v: Verdict) -> float | None:
+    """The idle time after which a workspace stops; None when exempt. A rule's
+    timeout shorter than the startup grace is raised to it: the server counts its
+    own start as activity, so a new workspace is never stopped sooner."""
+    return None if v.timeout is None else max(v.timeout, policy.startup_grace)
+
+
 def effective_timeout(policy: CullingPolicy, v: Verdict) -> float | None:
-    """The idle timeout the culler acts on; None when it never stops the workspace
+    """The idle timeout in force; None when nothing stops the workspace for being idle
     (exempt, culling off, dry run)."""
-    return v.timeout if policy.enabled and not policy.dry_run else None
+    return idle_timeout(policy, v) if policy.enabled and not policy.dry_run else None
+
+
+def server_culling_args(policy: CullingPolicy, v: Verdict) -> list[str]:
+    """jupyter-server's own culling, set from the rule that applies (the spawner passes these).
+
+    The server stops itself once it has had no kernel, terminal or API activity for
+    the timeout. Idle kernels and terminals are culled on the same timeout, but a
+    busy kernel, or one a browser is connected to, never is: the workspace keeps
+    running while a job does. The server checks for its own shutdown once a minute.
+    """
+    timeout = effective_timeout(policy, v)
+    if timeout is None:
+        return []
+    seconds = int(timeout)
+    every = max(1, min(60, seconds // 2))
+    return [
+        f"--ServerApp.shutdown_no_activity_timeout={seconds}",
+        f"--MappingKernelManager.cull_idle_timeout={seconds}",
+        f"--MappingKernelManager.cull_interval={every}",
+        "--MappingKernelManager.cull_busy=False",
+        "--MappingKernelManager.cull_connected=False",
+        f"--TerminalManager.cull_inactive_timeout={seconds}",
+        f"--TerminalManager.cull_interval={every}",
+    ]
 
 
 def stop_time(policy: CullingPolicy, v: Verdict, started: str | None, last_activity: str | None) -> datetime | None:
-    """When the culler stops a running workspace if nothing happens from now on
-    (give or take one pass); None when it never will (exempt, culling off, dry run).
+    """When a running workspace stops if nothing happens from now on (give or take
+    the server's one-minute check); None when it never will (exempt, culling off,
+    dry run).
 
-    Mirrors the culler's decision: idle past the timeout (counted from the start
-    when there was no activity yet), never inside the startup grace, and at
-    max_age whatever happens.
+    Idle past the timeout (counted from the start when there was no activity
+    yet), and at max_age whatever happens.
     """
     start = parse_time(started)
     timeout = effective_timeout(policy, v)
     if timeout is None or start is None:
         return None
-    last = parse_time(last_activity) or start
-    when = max(last + timedelta(seconds=timeout), start + timedelta(seconds=policy.startup_grace))
+    when = (parse_time(last_activity) or start) + timedelta(seconds=timeout)
     if policy.max_age is not None:
         when = min(when, start + timedelta(seconds=policy.max_age))
     return when

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import kubernetes_validate
 import pytest
+import yaml
 
 from spawner.kubernetes import object_name, workspace_labels
 from workspaces.naming import is_dns_label
@@ -92,6 +93,19 @@ def test_data_volumes_mount_existing_claims(config_file):
     pod, _ = manifests(config_file, {"image": "lab", "volumes": [{"claim": "datasets", "mount_path": "/data", "read_only": True}]})
     volume = next(v for v in pod["spec"]["volumes"] if v["name"] == "data-0")
     assert volume["persistentVolumeClaim"] == {"claimName": "datasets", "readOnly": True}
+
+
+def test_the_server_in_the_pod_culls_itself_on_the_rule_that_matches(tmp_path):
+    path = write_config(tmp_path)
+    config = yaml.safe_load(path.read_text())
+    config["culling"] = {"default_timeout": "2h", "rules": [{"match": {"gpu": True}, "timeout": "30m"}]}
+    path.write_text(yaml.safe_dump(config))
+    pods = {spec["image"]: manifests(path, spec)[0] for spec in (GPU_SPEC, {"image": "lab", "profile": "small"})}
+    commands = {image: next(c for c in pod["spec"]["containers"] if c["name"] == "notebook")["args"]
+                for image, pod in pods.items()}
+    assert "--ServerApp.shutdown_no_activity_timeout=1800" in commands["cuda"]
+    assert "--ServerApp.shutdown_no_activity_timeout=7200" in commands["lab"]
+    assert "--MappingKernelManager.cull_busy=False" in commands["lab"]
 
 
 TRICKY = ["alice", "Alice", "alice@example.com", "a-b", "a", "x" * 200, "ü", "a.b"]

@@ -6,11 +6,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from pydantic import ValidationError
 
-from culler.cull import Culler
-from culler.signals import Observation, ProbeFailed
+from culler.cull import SELF_CULLING, Culler
 from workspaces.catalog import Catalog, ImageEntry, Profile
 from workspaces.config import CullingPolicy, WorkspacesConfig
-from workspaces.culling import Verdict, WorkspaceFacts, stop_time, verdict
+from workspaces.culling import Verdict, WorkspaceFacts, server_culling_args, stop_time, verdict
 from workspaces.errors import issues_from_pydantic
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
@@ -80,33 +79,21 @@ def test_gpu_count_comes_from_the_spec_or_the_profile():
 
 
 class FakeClient:
-    """In-memory hub: one page of users; records shutdowns."""
+    """In-memory hub: one page of users; records stops."""
 
     def __init__(self, users):
         self.users = users
         self.requests = 0
-        self.shutdowns = []
+        self.stops = []
 
     async def ready_users(self, page_size):
         for i in range(0, len(self.users), page_size):
             self.requests += 1
             yield self.users[i : i + page_size]
 
-    async def shutdown_server(self, server, timeout):
+    async def stop_server(self, user, server):
         self.requests += 1
-        self.shutdowns.append(server["url"])
-
-
-class FixedSignal:
-    name = "fake"
-
-    def __init__(self, result):
-        self.result = result
-
-    async def observe(self, server):
-        if isinstance(self.result, Exception):
-            raise self.result
-        return self.result
+        self.stops.append(f"{user}/{server}")
 
 
 def server(name, idle_s, age_s, **options):
@@ -121,9 +108,9 @@ def server(name, idle_s, age_s, **options):
     }
 
 
-def run(policy: dict, servers: list, signal=None):
+def run(policy: dict, servers: list):
     client = FakeClient([{"name": "u", "servers": {s["name"]: s for s in servers}}])
-    culler = Culler(client, CullingPolicy.model_validate(policy), CATALOG, signals=[signal] if signal else [])
+    culler = Culler(client, CullingPolicy.model_validate(policy), CATALOG)
     report = asyncio.run(culler.run_pass(now=NOW))
     return culler, client, report
 
@@ -138,10 +125,15 @@ def test_the_stop_time_is_the_last_activity_plus_the_timeout():
     assert when == NOW + timedelta(minutes=50)
 
 
-def test_the_stop_time_counts_from_the_start_without_activity_and_never_inside_the_grace():
+def test_the_stop_time_counts_from_the_start_without_activity():
+    policy = CullingPolicy(startup_grace=60)
+    assert stop_time(policy, Verdict("default", 3600), iso(NOW), None) == NOW + timedelta(seconds=3600)
+
+
+def test_a_timeout_shorter_than_the_startup_grace_is_raised_to_it():
     policy = CullingPolicy(startup_grace=600)
     assert stop_time(policy, Verdict("default", 60), iso(NOW), None) == NOW + timedelta(seconds=600)
-    assert stop_time(policy, Verdict("default", 3600), iso(NOW), None) == NOW + timedelta(seconds=3600)
+    assert server_culling_args(policy, Verdict("default", 60))[0] == "--ServerApp.shutdown_no_activity_timeout=600"
 
 
 def test_max_age_brings_the_stop_time_forward():
@@ -159,44 +151,74 @@ def test_no_stop_time_when_the_culler_will_not_stop_it(policy, timeout, started)
     assert stop_time(policy, Verdict("default", timeout), started, None) is None
 
 
-def test_only_idle_servers_past_their_timeout_are_stopped():
+def test_the_server_culls_itself_on_its_rule_and_keeps_busy_and_connected_kernels():
+    policy = CullingPolicy.model_validate({"startup_grace": 0, "rules": [{"match": {"gpu": True}, "timeout": "30m"}]})
+    args = server_culling_args(policy, verdict(policy, facts(gpus=1)))
+    assert args == [
+        "--ServerApp.shutdown_no_activity_timeout=1800",
+        "--MappingKernelManager.cull_idle_timeout=1800",
+        "--MappingKernelManager.cull_interval=60",
+        "--MappingKernelManager.cull_busy=False",
+        "--MappingKernelManager.cull_connected=False",
+        "--TerminalManager.cull_inactive_timeout=1800",
+        "--TerminalManager.cull_interval=60",
+    ]
+
+
+def test_short_timeouts_are_checked_more_often():
+    policy = CullingPolicy.model_validate({"default_timeout": 4, "startup_grace": 0})
+    assert "--MappingKernelManager.cull_interval=2" in server_culling_args(policy, verdict(policy, facts()))
+
+
+@pytest.mark.parametrize("policy", [
+    {"enabled": False},
+    {"dry_run": True},
+    {"rules": [{"match": {"user": "u"}, "exempt": True}]},
+])
+def test_a_server_that_must_not_stop_gets_no_culling_settings(policy):
+    policy = CullingPolicy.model_validate(policy)
+    assert server_culling_args(policy, verdict(policy, facts())) == []
+
+
+def test_idle_servers_are_left_to_stop_themselves():
     culler, client, report = run(
         {"default_timeout": 600, "startup_grace": 0}, [server("idle", 700, 900), server("active", 10, 900)]
     )
-    assert client.shutdowns == ["/user/u/idle/"]
+    assert client.stops == []
+    assert (culler.decisions["u/idle"].action, culler.decisions["u/idle"].reason) == ("kept", SELF_CULLING)
     assert culler.decisions["u/active"].reason == "active"
-    assert (report.inspected, report.stopped) == (2, 1)
+    assert (report.inspected, report.stopped) == (2, 0)
 
 
-def test_max_age_stops_even_an_active_server():
-    culler, client, _ = run({"default_timeout": 600, "max_age": 3600, "startup_grace": 0}, [server("old", 1, 7200)])
-    assert client.shutdowns == ["/user/u/old/"]
+def test_a_dry_run_reports_what_would_stop():
+    culler, client, report = run({"default_timeout": 600, "startup_grace": 0, "dry_run": True}, [server("idle", 700, 900)])
+    assert client.stops == [] and report.would_stop == 1
+    assert culler.decisions["u/idle"].action == "would stop"
+
+
+def test_max_age_stops_even_an_active_server_through_the_hub():
+    culler, client, report = run({"default_timeout": 600, "max_age": 3600, "startup_grace": 0}, [server("old", 1, 7200)])
+    assert client.stops == ["u/old"] and report.stopped == 1
     assert culler.decisions["u/old"].reason.startswith("older than max_age")
+    assert list(culler.culled) == ["u/old"]
 
 
-@pytest.mark.parametrize("error", [ProbeFailed("HTTP 500"), ProbeFailed("timeout"), ProbeFailed("connection refused")])
-def test_a_failed_probe_keeps_the_server_by_default(error):
-    culler, client, report = run({"default_timeout": 60, "startup_grace": 0}, [server("s", 700, 900)], FixedSignal(error))
-    assert client.shutdowns == [] and report.probe_failures == 1
-    assert culler.decisions["u/s"].reason.startswith("probe failed (fake)")
+def test_a_refused_stop_is_reported_and_the_pass_goes_on():
+    class Refusing(FakeClient):
+        async def stop_server(self, user, server):
+            raise RuntimeError("403 Forbidden")
 
-
-def test_a_failed_probe_can_count_as_idle_when_configured():
-    _, client, _ = run(
-        {"default_timeout": 60, "startup_grace": 0, "unprobed_is_idle": True}, [server("s", 700, 900)], FixedSignal(ProbeFailed("x"))
-    )
-    assert client.shutdowns == ["/user/u/s/"]
-
-
-def test_recent_activity_seen_by_the_server_keeps_it():
-    recent = Observation(last_activity=NOW - timedelta(seconds=5))
-    culler, client, _ = run({"default_timeout": 60, "startup_grace": 0}, [server("s", 700, 900)], FixedSignal(recent))
-    assert client.shutdowns == [] and culler.decisions["u/s"].reason == "active (fake)"
+    client = Refusing([{"name": "u", "servers": {"old": server("old", 1, 7200), "new": server("new", 1, 60)}}])
+    culler = Culler(client, CullingPolicy.model_validate({"max_age": 3600, "startup_grace": 0}), CATALOG)
+    report = asyncio.run(culler.run_pass(now=NOW))
+    assert culler.decisions["u/old"].action == "stop failed"
+    assert "403 Forbidden" in culler.decisions["u/old"].reason
+    assert culler.decisions["u/new"].action == "kept" and report.inspected == 2
 
 
 def test_memory_follows_running_workspaces_not_history():
     client = FakeClient([{"name": "u", "servers": {"a": server("a", 10, 900), "b": server("b", 10, 900)}}])
-    culler = Culler(client, CullingPolicy.model_validate({"startup_grace": 0}), CATALOG, signals=[])
+    culler = Culler(client, CullingPolicy.model_validate({"startup_grace": 0}), CATALOG)
     asyncio.run(culler.run_pass(now=NOW))
     assert set(culler.decisions) == {"u/a", "u/b"}
     client.users = [{"name": "u", "servers": {"b": server("b", 10, 900)}}]
@@ -207,25 +229,7 @@ def test_memory_follows_running_workspaces_not_history():
 def test_exempt_wins_over_max_age():
     policy = {"max_age": 60, "startup_grace": 0, "rules": [{"match": {"user": "u"}, "exempt": True}]}
     culler, client, _ = run(policy, [server("old", 7200, 7200)])
-    assert client.shutdowns == [] and culler.decisions["u/old"].reason == "exempt"
-
-
-def test_hub_activity_that_echoes_our_own_probe_does_not_count():
-    # pass 1: idle by the hub, the server says active 5 s ago: kept
-    recent = FixedSignal(Observation(last_activity=NOW - timedelta(seconds=5)))
-    client = FakeClient([{"name": "u", "servers": {"s": server("s", 700, 900)}}])
-    culler = Culler(client, CullingPolicy.model_validate({"default_timeout": 60, "startup_grace": 0}), CATALOG, signals=[recent])
-    asyncio.run(culler.run_pass(now=NOW))
-    assert culler.decisions["u/s"].reason == "active (fake)"
-    # pass 2, 2 minutes later: the hub now reports activity at the time of our probe;
-    # the server itself has seen nothing since: stopped, not kept on the echo
-    later = NOW + timedelta(seconds=120)
-    echo = server("s", 700, 900)
-    echo["last_activity"] = NOW.isoformat()
-    client.users = [{"name": "u", "servers": {"s": echo}}]
-    recent.result = Observation(last_activity=NOW - timedelta(seconds=5))
-    asyncio.run(culler.run_pass(now=later))
-    assert client.shutdowns == ["/user/u/s/"]
+    assert client.stops == [] and culler.decisions["u/old"].reason == "exempt"
 
 
 def test_passes_never_overlap():
@@ -236,7 +240,7 @@ def test_passes_never_overlap():
                 yield page
 
     client = SlowClient([{"name": "u", "servers": {"s": server("s", 10, 900)}}])
-    culler = Culler(client, CullingPolicy.model_validate({"startup_grace": 0}), CATALOG, signals=[])
+    culler = Culler(client, CullingPolicy.model_validate({"startup_grace": 0}), CATALOG)
 
     async def two_at_once():
         return await asyncio.gather(culler.run_pass(now=NOW), culler.run_pass(now=NOW))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from tornado import web
@@ -26,7 +28,17 @@ class Users(web.RequestHandler):
         self.write(json.dumps({"items": USERS[offset : offset + limit], "_pagination": {"next": following}}))
 
 
-def pages(page_size: int) -> tuple[list[list[dict]], list]:
+class Servers(web.RequestHandler):
+    def initialize(self, log: list) -> None:
+        self.log = log
+
+    def delete(self, user: str, server: str) -> None:
+        self.log.append((self.request.method, self.request.path, self.request.body, self.request.headers.get("Authorization")))
+        self.set_status(204)
+
+
+def against_hub(call: Callable[[HubClient], Awaitable[Any]]) -> tuple[Any, list]:
+    """``call`` on a client of a stand-in hub API on loopback; its result and the requests the hub saw."""
     log: list = []
 
     async def go():
@@ -34,15 +46,24 @@ def pages(page_size: int) -> tuple[list[list[dict]], list]:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
         sock.close()
-        server = web.Application([(r"/hub/api/users", Users, {"log": log})]).listen(port, "127.0.0.1")
-        client = HubClient(f"http://127.0.0.1:{port}/hub/api", f"http://127.0.0.1:{port}", "secret")
+        server = web.Application(
+            [(r"/hub/api/users", Users, {"log": log}), (r"/hub/api/users/([^/]+)/servers/([^/]+)", Servers, {"log": log})]
+        ).listen(port, "127.0.0.1")
+        client = HubClient(f"http://127.0.0.1:{port}/hub/api", "secret")
         try:
-            return [page async for page in client.ready_users(page_size)]
+            return await call(client)
         finally:
             await client.close()
             server.stop()
 
     return asyncio.run(go()), log
+
+
+def pages(page_size: int) -> tuple[list[list[dict]], list]:
+    async def read(client: HubClient) -> list[list[dict]]:
+        return [page async for page in client.ready_users(page_size)]
+
+    return against_hub(read)
 
 
 def test_ready_users_are_read_page_by_page():
@@ -57,3 +78,9 @@ def test_requests_ask_for_ready_servers_with_the_token_and_pagination():
     [(query, auth, accept)] = log
     assert query["state"] == ["ready"] and query["limit"] == ["100"]
     assert auth == "token secret" and accept == PAGINATION
+
+
+def test_a_stop_is_a_delete_of_that_one_server_through_the_hub_without_remove():
+    _, log = against_hub(lambda client: client.stop_server("ann/../bob", "my ws"))
+    [(method, path, body, auth)] = log
+    assert (method, path, body, auth) == ("DELETE", "/hub/api/users/ann%2F..%2Fbob/servers/my%20ws", b"", "token secret")
