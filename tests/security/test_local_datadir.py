@@ -1,0 +1,86 @@
+"""The data directory stays the hub's own, and a workspace's delete removes that workspace only."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from collections.abc import Iterator
+
+import pytest
+
+from ..support.hub import Hub
+
+pytestmark = pytest.mark.hub
+
+
+def mode(path: os.PathLike[str]) -> int:
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+@pytest.fixture(scope="module")
+def hub_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    h = Hub(tmp_path_factory.mktemp("datadir")).start()
+    try:
+        yield h
+    finally:
+        h.shutdown()
+
+
+def test_a_new_database_is_private_from_its_first_byte(hub_root: Hub):
+    assert mode(hub_root.data_dir / "jupyterhub.sqlite") == 0o600
+
+
+def test_an_existing_data_dir_and_database_are_made_private_at_start(tmp_path):
+    hub = Hub(tmp_path).start()
+    try:
+        hub.stop()
+        # as an older version, or a copy, left them
+        for path, loose in [(hub.data_dir, 0o755), (hub.data_dir / "jupyterhub.sqlite", 0o644),
+                            (hub.data_dir / "jupyterhub_cookie_secret", 0o644), (hub.data_dir / "workspaces", 0o777)]:
+            path.chmod(loose)
+        hub.start()
+        # 0711: as root, workspace accounts pass through (without listing) to their folders
+        assert mode(hub.data_dir) == mode(hub.data_dir / "workspaces") == 0o711
+        assert mode(hub.data_dir / "jupyterhub.sqlite") == mode(hub.data_dir / "jupyterhub_cookie_secret") == 0o600
+    finally:
+        hub.shutdown()
+
+
+def test_a_workspace_folder_replaced_by_a_symlink_cannot_redirect_its_delete(hub_root: Hub):
+    """Where workspaces run as the hub's account (isolation none, or a hub without root), their
+    code can replace its own folder with a link to another's; deleting it must remove the link."""
+    hub_root.start_workspace("bob", "keep", {"image": "lab"})
+    hub_root.start_workspace("mallory", "bait", {"image": "lab"})
+    for user, name in (("bob", "keep"), ("mallory", "bait")):
+        hub_root.api("DELETE", f"/users/{user}/servers/{name}")
+        hub_root.wait_stopped(user, name)
+    keep = hub_root.workspace_folder("bob", "keep")
+    (keep / "thesis.txt").write_text("years of work")
+    bait = hub_root.workspace_folder("mallory", "bait")
+    shutil.rmtree(bait)
+    bait.symlink_to(keep)
+
+    r = hub_root.api("DELETE", "/users/mallory/servers/bait", json={"remove": True})
+    assert r.status_code in (202, 204), r.text
+    hub_root.wait_removed("mallory", "bait")
+    assert not os.path.lexists(bait)
+    assert (keep / "thesis.txt").read_text() == "years of work"
+
+
+def test_symlinks_inside_a_workspace_folder_are_removed_not_followed(hub_root: Hub, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.txt").write_text("not the workspace's")
+    hub_root.start_workspace("mallory", "links", {"image": "lab"})
+    hub_root.api("DELETE", "/users/mallory/servers/links")
+    hub_root.wait_stopped("mallory", "links")
+    folder = hub_root.workspace_folder("mallory", "links")
+    (folder / "to-a-folder").symlink_to(outside)
+    (folder / "to-a-file").symlink_to(outside / "precious.txt")
+
+    r = hub_root.api("DELETE", "/users/mallory/servers/links", json={"remove": True})
+    assert r.status_code in (202, 204), r.text
+    hub_root.wait_removed("mallory", "links")
+    assert not folder.exists()
+    assert (outside / "precious.txt").read_text() == "not the workspace's"
