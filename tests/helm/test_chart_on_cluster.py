@@ -155,6 +155,11 @@ def prepare(cluster: Cluster, values: str, namespace: str) -> None:
         url = base64.b64encode(b"postgresql://hub:pw@postgres.db.svc:5432/hub").decode()
         cluster.admin.create("secrets", {"metadata": {"name": external["secretName"]},
                                          "data": {external["secretKey"]: url}}, namespace)
+    oidc = settings.get("hub", {}).get("oidcClientSecret")
+    if oidc:  # "kubectl create secret generic workspaces-oidc --from-literal=client-secret=..."
+        secret = base64.b64encode(b"the-oidc-client-secret").decode()
+        cluster.admin.create("secrets", {"metadata": {"name": oidc["secretName"]},
+                                         "data": {oidc.get("secretKey", "client-secret"): secret}}, namespace)
 
 
 @pytest.fixture(scope="module")
