@@ -16,7 +16,10 @@ What this subclass adds to NativeAuthenticator:
   on an allow list (JupyterHub 5 and later allow nobody by default);
 - a login page that works on JupyterHub 6: NativeAuthenticator 1.3's own
   (the latest release) still times logins with the hub's statsd client, which
-  JupyterHub 6 removed, so every login failed with HTTP 500.
+  JupyterHub 6 removed, so every login failed with HTTP 500;
+- its approve and discard links (plain GETs, which no xsrf check covers) are
+  refused when the browser says another site sent them, so a page elsewhere
+  cannot make an admin's browser approve an account.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import bcrypt
 from nativeauthenticator import NativeAuthenticator
 from nativeauthenticator import handlers as native_handlers
 from nativeauthenticator.orm import UserInfo
+from tornado import web
 from tornado.escape import url_escape
 from tornado.httputil import url_concat
 from traitlets import Unicode, default
@@ -88,7 +92,12 @@ class WorkspacesNativeAuthenticator(NativeAuthenticator):
         return await super().authenticate(handler, data)
 
     def get_handlers(self, app: Any) -> list[tuple[str, Any]]:
-        return [(r"/login", LoginHandler)] + [h for h in super().get_handlers(app) if h[0] != r"/login"]
+        ours = {
+            r"/login": LoginHandler,
+            r"/authorize/([^/]*)": ToggleAuthorizationHandler,
+            r"/discard/([^/]*)": DiscardHandler,
+        }
+        return [(path, ours.get(path, handler)) for path, handler in super().get_handlers(app)]
 
     def login_refusal(self, username: str) -> str:
         """What the login page says to a refused login; whether the name exists stays untold."""
@@ -139,3 +148,26 @@ class LoginHandler(native_handlers.LoginHandler):
         self.set_status(403)
         refusal = self.authenticator.login_refusal(self.authenticator.normalize_username(data["username"]))
         self.finish(await self._render(login_error=refusal, username=data["username"][:64]))
+
+
+class SameOriginOnly:
+    """For GET handlers that change something: refuse requests another site made the browser send.
+
+    Browsers name who started a request in Sec-Fetch-Site; only "same-origin" (a link on the
+    hub's own pages) and "none" (typed, a bookmark) are believed. Clients that send no such
+    header are not browsers, and cannot be made to send a request by someone else's page.
+    """
+
+    async def prepare(self) -> None:
+        site = self.request.headers.get("Sec-Fetch-Site", "none")  # type: ignore[attr-defined]
+        if site not in ("same-origin", "none"):
+            raise web.HTTPError(403, f"Refused a request a {site} page sent: open this link from the hub's own pages")
+        await super().prepare()  # type: ignore[misc]
+
+
+class ToggleAuthorizationHandler(SameOriginOnly, native_handlers.ToggleAuthorizationHandler):
+    """/hub/authorize/<name>: approve (or withdraw) an account, from the hub's own page only."""
+
+
+class DiscardHandler(SameOriginOnly, native_handlers.DiscardHandler):
+    """/hub/discard/<name>: delete an unapproved account, from the hub's own page only."""

@@ -66,3 +66,15 @@ def test_kubernetes_refuses_the_shared_password(tmp_path):
     ]
     check = subprocess.run([str(WORKSPACES), "config", "check", str(path)], capture_output=True, text=True)
     assert check.returncode == 1 and len(check.stderr.splitlines()) == 1
+
+
+@pytest.mark.parametrize("site", ["cross-site", "same-site"])
+def test_a_page_elsewhere_cannot_make_an_admins_browser_approve_an_account(hub: Hub, site: str):
+    name = f"eve-{site}"
+    hub.sign_up(name)
+    # what a browser sends for a link or redirect on another site (or a user's own subdomain)
+    r = hub.admin_session().get(f"{hub.url}/hub/authorize/{name}", headers={"Sec-Fetch-Site": site},
+                                timeout=30, allow_redirects=False)
+    assert r.status_code == 403
+    session = hub.login(name, create=False)
+    assert session.login_status == 403 and logged_in_as(hub, session) is None
