@@ -196,7 +196,13 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
             cgroups = workspace_cgroups()
             if cgroups is not None:
                 memory = self.mem_limit if self.workspaces_settings.settings.local.enforce_memory_limit else None
-                cgroups.create(folder.name, memory, self.cpu_limit)
+                try:
+                    cgroups.create(folder.name, memory, self.cpu_limit)
+                except OSError as e:
+                    raise WorkspaceSpawnFailed(
+                        f"Cannot set the workspace's limits in {cgroups.path(folder.name)}: {e.strerror}",
+                        reason="limits", status_code=500,
+                    ) from None
             ip, port = await super().start()
             await self._wait_until_serving(ip, port)
             return ip, port
