@@ -1,7 +1,8 @@
 """A Python client of the Workspaces REST API.
 
 The API is served by the hub's ``workspaces`` service at
-``<hub>/services/workspaces/api/v1`` and described by ``workspaces/api/openapi.json``.
+``<hub>/services/workspaces/api/v1`` (with ``hub.subdomain_host``, on the service's own
+host, :data:`SERVICE_HOST_PREFIX`) and described by ``workspaces/api/openapi.json``.
 Every call authenticates with a JupyterHub API token::
 
     from workspaces.client import Client
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
@@ -45,6 +46,7 @@ __all__ = [
     "Profile",
     "ProgressEvent",
     "Resources",
+    "SERVICE_HOST_PREFIX",
     "Spec",
     "StartFailed",
     "Volume",
@@ -55,6 +57,9 @@ __all__ = [
 
 #: Where the service's API lives below the hub's public URL.
 API_PATH = "/services/workspaces/api/v1"
+#: With an origin per user (``hub.subdomain_host``) the service has a host of its
+#: own: this before the hub's host (JupyterHub's "idna" name for a service).
+SERVICE_HOST_PREFIX = "workspaces--service."
 
 
 # -- errors -------------------------------------------------------------------
@@ -550,8 +555,9 @@ class Client:
     """A client of the Workspaces REST API of the hub at ``url``.
 
     ``url`` is the hub's public URL (``http://127.0.0.1:8000``); the client appends
-    :data:`API_PATH`. ``token`` is a JupyterHub API token. ``timeout`` (seconds) bounds
-    each request's connection and each wait for data.
+    :data:`API_PATH`, under the same host or, when the hub gives each service a host of
+    its own, under the service's (:attr:`api_url`). ``token`` is a JupyterHub API token.
+    ``timeout`` (seconds) bounds each request's connection and each wait for data.
     """
 
     def __init__(self, url: str, token: str, timeout: float = 30):
@@ -559,7 +565,7 @@ class Client:
         if not re.match(r"^https?://[^/]", url):
             raise ValueError(f"the hub URL must start with http:// or https://, not {url!r}")
         self.url = url.rstrip("/")
-        self.api_url = self.url + API_PATH
+        self._api_url: str | None = None
         self.timeout = timeout
         self._session = requests.Session()
         self._session.headers["Authorization"] = f"token {token}"
@@ -579,6 +585,29 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client({self.url!r})"
+
+    @property
+    def api_url(self) -> str:
+        """The API's URL, found with one request on first use.
+
+        A hub that routes by host (``hub.subdomain_host``) serves only its own
+        pages on its host: it answers the API's path there with a redirect into
+        ``/hub/``, and the API is on the service's host instead.
+        """
+        if self._api_url is None:
+            shared = self.url + API_PATH
+            try:
+                answer = self._session.get(shared + "/", timeout=self.timeout, allow_redirects=False)
+                answer.close()
+            except requests.RequestException as e:
+                raise HubUnreachable(f"cannot reach the hub at {self.url}: {_reason(e)}") from None
+            hub = urlsplit(self.url)
+            moved = urlsplit(answer.headers.get("Location", "")).path.startswith(hub.path + "/hub/")
+            if answer.is_redirect and moved:
+                self._api_url = urlunsplit(hub._replace(netloc=SERVICE_HOST_PREFIX + hub.netloc)) + API_PATH
+            else:
+                self._api_url = shared
+        return self._api_url
 
     # -- transport --
 

@@ -252,7 +252,7 @@ def test_a_redirect_is_an_error_not_followed(api, client):
     with pytest.raises(APIError) as caught:
         client.list_images()
     assert caught.value.status == 302 and "/hub/login" in str(caught.value)
-    assert len(api.requests) == 1
+    assert len(api.calls("GET", "/images")) == 1
 
 
 def test_an_unreachable_hub_is_a_connection_error_in_one_line():
@@ -262,6 +262,18 @@ def test_an_unreachable_hub_is_a_connection_error_in_one_line():
     assert isinstance(caught.value, ConnectionError)
     assert str(caught.value) == f"cannot reach the hub at http://127.0.0.1:{port}: connection refused"
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_the_api_is_under_the_hubs_url_when_the_hub_serves_it_there(api, client):
+    api.on("GET", "/", (200, {}, {"service": "workspaces", "openapi": "openapi.json"}))
+    assert client.api_url == f"{api.url}{API_PATH}"
+
+
+def test_the_api_is_on_the_services_own_host_when_the_hub_routes_by_host(api):
+    # a hub with hub.subdomain_host sends a path it does not serve on its host into /hub/
+    api.on("GET", "/", (302, {"Location": f"{api.url}/hub{API_PATH}/"}, None))
+    with Client(api.url, "secret", timeout=5) as c:
+        assert c.api_url == f"http://workspaces--service.{api.url.removeprefix('http://')}{API_PATH}"
 
 
 def test_a_url_without_a_scheme_is_refused():

@@ -173,3 +173,22 @@ def test_a_trusted_source_must_be_an_address_or_cidr(tmp_path):
 def test_the_proxy_api_url_must_be_an_http_url(tmp_path):
     [issue] = issues_of(write(tmp_path, "hub:\n  proxy_api_url: proxy:8001\n"))
     assert issue == "hub.proxy_api_url: must be an http:// or https:// URL, not 'proxy:8001'"
+
+
+def test_the_subdomain_host_is_kept_as_scheme_host_and_port(tmp_path):
+    loaded = load_config(write(tmp_path, "hub:\n  subdomain_host: HTTPS://Hub.Example.org:8443/\n"))
+    assert loaded.settings.hub.subdomain_host == "https://hub.example.org:8443"
+
+
+@pytest.mark.parametrize("value", ["hub.example.org", "https://hub.example.org/hub/", "ftp://hub.example.org", "https://hub.example.org:http"])
+def test_the_subdomain_host_must_be_a_url_of_a_host_without_a_path(tmp_path, value):
+    [issue] = issues_of(write(tmp_path, f"hub:\n  subdomain_host: '{value}'\n"))
+    assert issue == (
+        "hub.subdomain_host: must be a URL such as https://hub.example.org "
+        f"(http:// or https://, a host name, an optional port, no path), not '{value}'"
+    )
+
+
+def test_the_subdomain_host_must_be_a_name_not_an_address(tmp_path):
+    [issue] = issues_of(write(tmp_path, "hub:\n  subdomain_host: http://10.0.0.1:8000\n"))
+    assert issue == "hub.subdomain_host: must name a host, not an IP address (servers live at <user>.<host>), not 'http://10.0.0.1:8000'"

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from jupyterhub.utils import subdomain_hook_idna
 from traitlets.config.loader import PyFileConfigLoader
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,3 +43,14 @@ def test_the_hubs_pages_link_to_the_dashboard(tmp_path, monkeypatch):
     [templates] = config.JupyterHub.template_paths
     assert (Path(templates) / "page.html").exists() and (Path(templates) / "home.html").exists()
     assert services(config)["workspaces"]["display"] is True
+
+
+def test_one_origin_serves_everything_unless_a_subdomain_host_is_set(tmp_path, monkeypatch):
+    assert "subdomain_host" not in hub_config(tmp_path, monkeypatch, {}).JupyterHub
+
+
+def test_the_subdomain_host_gives_each_user_and_service_a_host_of_its_own(tmp_path, monkeypatch):
+    config = hub_config(tmp_path, monkeypatch, {"hub": {"subdomain_host": "https://hub.example.org"}})
+    assert config.JupyterHub.subdomain_host == "https://hub.example.org"
+    # the rule workspaces.client follows to find the API on the service's host
+    assert config.JupyterHub.subdomain_hook is subdomain_hook_idna

@@ -42,7 +42,7 @@ class DashboardHandler(HubOAuthenticated, web.RequestHandler):
 
     @web.authenticated
     def get(self) -> None:
-        hub_prefix = os.environ.get("JUPYTERHUB_BASE_URL", "/").rstrip("/") + "/hub/"
+        hub_prefix = hub_url()
         xsrf = self.xsrf_token
         self.finish(
             _TEMPLATES.get_template("dashboard.html").render(
@@ -53,6 +53,13 @@ class DashboardHandler(HubOAuthenticated, web.RequestHandler):
                 xsrf=xsrf.decode() if isinstance(xsrf, bytes) else xsrf,
             )
         )
+
+
+def hub_url() -> str:
+    """The hub's pages, as the page links to them: with an origin per user
+    (hub.subdomain_host) this service has a host of its own, so the hub's
+    public URL; else the path under the shared origin."""
+    return os.environ.get("JUPYTERHUB_PUBLIC_HUB_URL") or os.environ.get("JUPYTERHUB_BASE_URL", "/").rstrip("/") + "/hub/"
 
 
 class AssetHandler(web.StaticFileHandler):
