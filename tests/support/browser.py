@@ -7,8 +7,9 @@ from playwright.sync_api import Page
 from .hub import Hub
 
 
-def log_in(page: Page, hub: Hub, user: str) -> None:
-    page.goto(f"{hub.url}/hub/login")
+def log_in(page: Page, hub: Hub, user: str, at: str | None = None) -> None:
+    """``at``: the hub's public URL, where it is not ``hub.url`` (a hub that routes by host)."""
+    page.goto(f"{at or hub.url}/hub/login")
     page.fill("#username_input", user)
     page.fill("#password_input", hub.password(user))
     page.click("#login_submit")
