@@ -21,6 +21,7 @@ NAMESPACE = "workspaces-system"
 VALUES: dict[str, list[str]] = {"default": []}
 VALUES.update({path.stem: ["-f", str(path)] for path in EXAMPLES})
 VALUES["namespace-template"] = ["--set", "workspaces.kubernetes.namespace_template=ws-{username}"]
+VALUES["subdomains"] = ["--set", "hub.subdomainHost=https://hub.example.org"]
 
 # name -> helm arguments: each egress toggle of workspaces.kubernetes.egress (helm/README.md, "Network")
 EGRESS: dict[str, list[str]] = {

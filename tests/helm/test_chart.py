@@ -83,6 +83,29 @@ def test_the_proxy_reaches_the_hubs_services_through_the_hubs_service(rendered):
     assert {config.hub.hub_port, config.api.port, config.culling.port} <= ports
 
 
+def test_one_origin_serves_everything_by_default(rendered):
+    assert "subdomain_host" not in config_of(rendered["default"])["hub"]
+    assert not any("--host-routing" in c.get("command", []) for c in containers(rendered["default"]))
+
+
+def test_an_origin_per_user_reaches_the_hub_and_the_proxy_routes_by_host(rendered):
+    objects = rendered["subdomains"]
+    assert config_of(objects)["hub"]["subdomain_host"] == "https://hub.example.org"
+    [proxy] = [c for c in containers(objects) if c["name"] == "proxy"]
+    assert "--host-routing" in proxy["command"]
+
+
+def test_an_origin_per_user_is_refused_beside_kubeflow():
+    done = helm("template", "ws", str(CHART), *VALUES["kubeflow"], "--set", "hub.subdomainHost=https://hub.example.org")
+    assert done.returncode != 0
+    assert "hub.subdomainHost does not work beside Kubeflow" in done.stderr
+
+
+def test_the_subdomain_host_is_a_url_without_a_path():
+    done = helm("template", "ws", str(CHART), "--set", "hub.subdomainHost=https://hub.example.org/hub")
+    assert done.returncode != 0 and "subdomainHost" in done.stderr
+
+
 def test_the_hubs_service_reaches_the_hub_while_it_starts(rendered):
     # the starting hub waits (30 s, then exits) for its services at the Service, before it is Ready
     objects = rendered["default"]
