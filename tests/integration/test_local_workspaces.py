@@ -12,7 +12,7 @@ import requests
 
 from spawner.accounts import account_name
 
-from ..support.hub import Hub, listening_addresses, process_data_limit, process_env
+from ..support.hub import Hub, listening_addresses, process_cgroup, process_data_limit, process_env
 
 pytestmark = pytest.mark.hub
 
@@ -65,7 +65,12 @@ def test_server_runs_in_its_own_folder_with_the_profile_limits(hub, alice_worksp
     assert env["CPU_GUARANTEE"] == "0.5"
     assert env["CUDA_VISIBLE_DEVICES"] == ""
     assert env["WORKSPACE_IMAGE"] == "lab"
-    assert process_data_limit(pid) == str(2 * 2**30)
+    # cgroup v2 where the machine delegates it (the whole workspace), RLIMIT_DATA otherwise (per process)
+    cgroup = process_cgroup(pid)
+    if cgroup.name == f"workspace-{folder.name}":
+        assert (cgroup / "memory.max").read_text().strip() == str(2 * 2**30)
+    else:
+        assert process_data_limit(pid) == str(2 * 2**30)
 
 
 def test_server_listens_on_loopback_only(hub, alice_workspace):

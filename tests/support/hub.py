@@ -466,6 +466,15 @@ def process_env(pid: int) -> dict[str, str]:
     return {k.decode(): v.decode(errors="replace") for k, v in pairs}
 
 
+def process_cgroup(pid: int) -> Path:
+    """The process's cgroup v2 folder (its ``0::`` line under the cgroup2 mount; ``/`` if there is none)."""
+    from spawner.limits import cgroup2_mount, unified_path
+
+    mount = cgroup2_mount(Path("/proc/self/mountinfo").read_text()) or Path("/")
+    own = unified_path(Path(f"/proc/{pid}/cgroup").read_text()) or "/"
+    return mount / own.lstrip("/")
+
+
 def process_data_limit(pid: int) -> str:
     for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
         if line.startswith("Max data size"):
