@@ -191,6 +191,10 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         try:
             created = self._make_folder(folder)
             if self.account is not None:
+                if created or folder.lstat().st_uid != self.account.uid:
+                    self.log.info("Giving workspace folder %s to %s", folder, self.account.name)
+                    # in a thread: a folder from before isolation may be large
+                    await asyncio.to_thread(hand_over, folder, self.account)
                 self._check_reachable(folder)
             self.home_dir = str(folder)
             cgroups = workspace_cgroups()
@@ -247,7 +251,7 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         return account
 
     def _make_folder(self, folder: Path) -> bool:
-        """Make the workspace folder (True) or check the one there, and give it to the account."""
+        """Make the workspace folder (True), or check that the one there is a folder."""
         try:
             info = folder.lstat()
         except FileNotFoundError:
@@ -260,17 +264,16 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
             )
         if info is None:
             folder.mkdir(mode=0o700)
-        account = self.account
-        if account is not None and (info is None or info.st_uid != account.uid):
-            self.log.info("Giving workspace folder %s to %s", folder, account.name)
-            hand_over(folder, account)
         return info is None
 
     def _check_reachable(self, folder: Path) -> None:
         """Say why the account could not enter its folder or run its server, rather than fail in the child."""
         program = shutil.which(self.cmd[0]) or self.cmd[0]
         for what, path in (("its workspace folder's parent", folder.parent), ("the server program", program)):
-            blocked = blocked_for_others(path)
+            try:
+                blocked = blocked_for_others(path)
+            except FileNotFoundError:
+                continue  # a missing program: the start fails with exec's own error
             if blocked is not None:
                 raise WorkspaceSpawnFailed(
                     f"The OS account {self.account.name} cannot reach {what}, {path}: {blocked} is "

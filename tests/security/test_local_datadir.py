@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import stat
 from collections.abc import Iterator
 
 import pytest
+import yaml
+
+from spawner.accounts import account_name
 
 from ..support.hub import Hub
+from ..support.kernel import run_in_kernel
 
 pytestmark = pytest.mark.hub
 
@@ -84,3 +89,30 @@ def test_symlinks_inside_a_workspace_folder_are_removed_not_followed(hub_root: H
     hub_root.wait_removed("mallory", "links")
     assert not folder.exists()
     assert (outside / "precious.txt").read_text() == "not the workspace's"
+
+
+def test_a_folder_from_before_isolation_is_handed_over_without_files_linked_in_from_elsewhere(tmp_path):
+    """Without isolation a workspace runs as the hub (root) and can hard-link the hub's secrets into
+    its folder; once users are isolated, the folder becomes its account's, but never such a file."""
+    hub = Hub(tmp_path, settings={"local": {"isolation": "none"}}).start()
+    try:
+        hub.start_workspace("mallory", "old", {"image": "lab"})
+        hub.api("DELETE", "/users/mallory/servers/old")
+        hub.wait_stopped("mallory", "old")
+        folder = hub.workspace_folder("mallory", "old")
+        (folder / "notes.txt").write_text("mine")
+        os.link(hub.data_dir / "admin-password", folder / "loot")
+        hub.stop()
+        config = yaml.safe_load(hub.config_file.read_text())
+        del config["local"]["isolation"]  # auto: users, as root
+        hub.config_file.write_text(yaml.safe_dump(config))
+        hub.start()
+
+        hub.start_workspace("mallory", "old")
+        account = pwd.getpwnam(account_name("mallory")).pw_uid
+        assert folder.stat().st_uid == (folder / "notes.txt").stat().st_uid == account
+        assert (hub.data_dir / "admin-password").stat().st_uid == 0
+        code = "for name in ('notes.txt', 'loot'):\n    try:\n        print(open(name).read())\n    except OSError as e:\n        print(type(e).__name__)\n"
+        assert run_in_kernel(hub, "mallory", "old", code) == "mine\nPermissionError\n"
+    finally:
+        hub.shutdown()
