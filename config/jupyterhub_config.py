@@ -207,9 +207,13 @@ api_service = {
 c.JupyterHub.services = [culler_service, api_service]
 
 # Changing the image catalog through the API is what this scope allows; the
-# admin users of workspaces.yaml have it (give it to others with a role).
+# admin users of workspaces.yaml have it (give it to others with a role). It is
+# an admin's power: an image is the code other people's workspaces run.
 c.JupyterHub.custom_scopes = {
-    "custom:workspaces:catalog": {"description": "Add, change, deprecate and remove images of the Workspaces catalog."}
+    "custom:workspaces:catalog": {
+        "description": "Add, change, deprecate and remove images of the Workspaces catalog: "
+        "choose the code that other users' workspaces run."
+    }
 }
 c.JupyterHub.load_roles = [
     {"name": "workspaces-culler", "description": "Stop idle workspaces", "scopes": CULLER_SCOPES, "services": ["culler"]},
