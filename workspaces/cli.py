@@ -43,10 +43,11 @@ def _login_lines(launch: Launch) -> list[str]:
     auth = launch.config.settings.auth
     data = launch.data.path
     hub = f"{launch.url}hub"
+    kept = "set in the config file" if auth.admin_password else f"kept in {data / 'admin-password'}"
     if auth.type == "native":
         return [
             f"  Log in as    {launch.admin_user}",
-            f"  Password     {launch.admin_password}   (the first password, kept in {data / 'admin-password'};",
+            f"  Password     {launch.admin_password}   (the first password, {kept};",
             f"               change it at {hub}/change-password)",
             f"  Other users  sign up at {hub}/signup with their own password; an admin approves",
             f"               them at {hub}/authorize",
@@ -54,13 +55,14 @@ def _login_lines(launch: Launch) -> list[str]:
     if auth.type == "shared-password":
         return [
             f"  Log in as    {launch.admin_user}",
-            f"  Password     {launch.admin_password}   (kept in {data / 'admin-password'})",
+            f"  Password     {launch.admin_password}   ({kept})",
             f"  Other users  an admin adds them at {hub}/admin; they log in with the shared",
             f"               user password in {data / 'user-password'} (workshop mode)",
         ]
-    if auth.type == "oidc" and auth.oidc is not None:
+    if auth.oidc is not None:
         return [f"  Log in at    {auth.oidc.issuer} (OpenID Connect); admins: {', '.join(auth.admin_users)}"]
-    return [f"  Log in       through the gateway that sets the {auth.header.user_header if auth.header else ''} header"]
+    assert auth.header is not None, "auth.type header without auth.header passed the config check"
+    return [f"  Log in       through the gateway that names the user in {auth.header.user_header}"]
 
 
 def _banner(launch: Launch) -> str:

@@ -9,7 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from workspaces.cli import _banner
 from workspaces.config import load_config
+from workspaces.launch import prepare
 from workspaces.oidc import OidcError, discover
 
 from .test_config import issues_of, write
@@ -154,3 +156,14 @@ def test_an_unreachable_issuer_is_one_line():
         discover("http://127.0.0.1:1", timeout=5)
     assert str(info.value).startswith("auth.oidc.issuer: cannot read http://127.0.0.1:1/.well-known/openid-configuration: ")
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(("auth", "says"), [
+    ("{}", "sign up at http://127.0.0.1:8000/hub/signup"),
+    ("{type: shared-password}", "user password in "),
+    ("{type: oidc, admin_users: [alice], oidc: {issuer: 'https://id.example.org', client_id: c, allow_all: true}}",
+     "Log in at    https://id.example.org (OpenID Connect); admins: alice"),
+])
+def test_the_banner_says_how_people_get_in(tmp_path, auth, says):
+    launch = prepare(write(tmp_path, f"auth: {auth}\n"), tmp_path / "data")
+    assert says in _banner(launch)
