@@ -150,7 +150,6 @@ def alices_page(origins_hub: OriginsHub) -> str:
 @pytest.fixture(scope="module")
 def bob(browser: Browser, origins_hub: OriginsHub) -> Iterator[BrowserContext]:
     """Bob, logged in to the hub and using his dashboard, as on any working day."""
-    origins_hub.user_token("bob")  # only users the hub knows may log in
     context = browser.new_context()
     context.set_default_timeout(30_000)
     page = context.new_page()
