@@ -45,4 +45,9 @@ def users_python() -> str:
     (env / "lib" / version / "site-packages" / "tests-venv.pth").write_text(
         f"import site; site.addsitedir({packages!r})\n"
     )
+    # Jupyter looks for JupyterLab's assets, extensions, kernels and config under sys.prefix
+    for shared in ("share/jupyter", "etc/jupyter"):
+        if (Path(sys.prefix) / shared).exists():
+            (env / shared).parent.mkdir(parents=True, exist_ok=True)
+            (env / shared).symlink_to(Path(sys.prefix) / shared)
     return str(env / "bin" / "python")
