@@ -9,6 +9,9 @@ import yaml
 from jupyterhub.utils import subdomain_hook_idna
 from traitlets.config.loader import PyFileConfigLoader
 
+from workspaces.cli import _banner
+from workspaces.launch import prepare
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -54,3 +57,9 @@ def test_the_subdomain_host_gives_each_user_and_service_a_host_of_its_own(tmp_pa
     assert config.JupyterHub.subdomain_host == "https://hub.example.org"
     # the rule workspaces.client follows to find the API on the service's host
     assert config.JupyterHub.subdomain_hook is subdomain_hook_idna
+
+
+def test_the_banner_sends_people_to_the_subdomain_host(tmp_path):
+    config_file = tmp_path / "workspaces.yaml"
+    config_file.write_text(yaml.safe_dump({"hub": {"subdomain_host": "https://hub.example.org"}}))
+    assert "Workspaces is starting at https://hub.example.org/\n" in _banner(prepare(config_file, tmp_path / "data"))
