@@ -3,12 +3,15 @@
 ``OPERATIONS`` is the rule book as data: one line per operation, the status
 each caller must get. Callers: ``anonymous`` (no Authorization header),
 ``bad-token``, ``culler`` (the culler's token: no access to this service),
-``owner`` (ann, a user), ``other`` (ben, another user) and ``admin``
-(``hub.admin_token``, catalog scope included). Anonymous and bad-token calls
-get 401; the culler 403; a user 403 on catalog writes and 404, never 403, on
-another user's workspace (existence is not revealed); the owner and the admin
-succeed. Each (caller, operation) is one named case, and every refused call is
-also checked to change nothing.
+``owner`` (ann, a user), ``other`` (ben, another user), ``curator`` (cy, a user
+granted only the catalog scope through a role), ``admin`` (``hub.admin_token``,
+a service with admin scopes, catalog scope included) and ``hub-admin`` (the user
+``admin`` of ``auth.admin_users``, with a token of their own). Anonymous and
+bad-token calls get 401; the culler 403; a user 403 on catalog writes and 404,
+never 403, on another user's workspace (existence is not revealed); the curator
+writes the catalog and is otherwise a user; the owner and both admins succeed.
+Each (caller, operation) is one named case, and every refused call is also
+checked to change nothing.
 
 Workspaces of the owner (ann):
 - ``a1``: created in setup through the API with the default spec (real
@@ -36,7 +39,14 @@ from ..support.stub_server import LOCAL_RUNTIME as STUB_RUNTIME
 
 pytestmark = pytest.mark.hub
 
-OWNER, OTHER = "ann", "ben"
+OWNER, OTHER, CURATOR = "ann", "ben", "cy"
+
+# cy may edit the catalog, by a role the admin wrote, and nothing else beyond a user
+CURATOR_ROLE = f"""
+c.JupyterHub.load_roles.append(
+    {{"name": "catalog-curators", "scopes": ["custom:workspaces:catalog"], "users": [{CURATOR!r}]}}
+)
+"""
 
 STUB_IMAGE = {
     "id": "stub",
@@ -78,47 +88,47 @@ class Operation(NamedTuple):
     method: str
     template: str
     path: str
-    statuses: tuple[int, int, int, int, int, int]  # one per caller, in the order of CALLERS
+    statuses: tuple[int, int, int, int, int, int, int, int]  # one per caller, in the order of CALLERS
     body: dict[str, Any] | None = None
     lc: str | None = None
     scratch: bool = False
 
 
-CALLERS = ("anonymous", "bad-token", "culler", "owner", "other", "admin")
+CALLERS = ("anonymous", "bad-token", "culler", "owner", "other", "curator", "admin", "hub-admin")
 WS = f"/workspaces/{OWNER}"
 IMG = f"/images/{SCRATCH['id']}"
 NEW_WORKSPACE = {"owner": OWNER, "name": "new", "spec": LC_SPEC}
 SPEC_CHANGE = {"spec": {"image": "lab", "profile": "medium"}, "revision": CURRENT_REVISION}
 
-# The rules, one line per operation of the document.   anonymous bad-token culler owner other admin
+# The rules, one line per operation of the document.   anonymous bad-token culler owner other curator admin hub-admin
 OPERATIONS = [
-    Operation("GET", "/workspaces", "/workspaces",                               (401, 401, 403, 200, 200, 200)),
-    Operation("POST", "/workspaces", "/workspaces",                              (401, 401, 403, 201, 404, 201),
+    Operation("GET", "/workspaces", "/workspaces",                               (401, 401, 403, 200, 200, 200, 200, 200)),
+    Operation("POST", "/workspaces", "/workspaces",                              (401, 401, 403, 201, 404, 404, 201, 201),
               body=NEW_WORKSPACE),
-    Operation("GET", "/workspaces/{owner}/{name}", f"{WS}/a1",                   (401, 401, 403, 200, 404, 200)),
-    Operation("PATCH", "/workspaces/{owner}/{name}", f"{WS}/a1",                 (401, 401, 403, 200, 404, 200),
+    Operation("GET", "/workspaces/{owner}/{name}", f"{WS}/a1",                   (401, 401, 403, 200, 404, 404, 200, 200)),
+    Operation("PATCH", "/workspaces/{owner}/{name}", f"{WS}/a1",                 (401, 401, 403, 200, 404, 404, 200, 200),
               body=SPEC_CHANGE),
-    Operation("DELETE", "/workspaces/{owner}/{name}", f"{WS}/lc",                (401, 401, 403, 204, 404, 204),
+    Operation("DELETE", "/workspaces/{owner}/{name}", f"{WS}/lc",                (401, 401, 403, 204, 404, 404, 204, 204),
               lc="stopped"),
-    Operation("POST", "/workspaces/{owner}/{name}/start", f"{WS}/lc/start",      (401, 401, 403, 200, 404, 200),
+    Operation("POST", "/workspaces/{owner}/{name}/start", f"{WS}/lc/start",      (401, 401, 403, 200, 404, 404, 200, 200),
               lc="stopped"),
-    Operation("GET", "/workspaces/{owner}/{name}/progress", f"{WS}/lc/progress", (401, 401, 403, 200, 404, 200),
+    Operation("GET", "/workspaces/{owner}/{name}/progress", f"{WS}/lc/progress", (401, 401, 403, 200, 404, 404, 200, 200),
               lc="running"),
-    Operation("POST", "/workspaces/{owner}/{name}/stop", f"{WS}/lc/stop",        (401, 401, 403, 200, 404, 200),
+    Operation("POST", "/workspaces/{owner}/{name}/stop", f"{WS}/lc/stop",        (401, 401, 403, 200, 404, 404, 200, 200),
               lc="running"),
-    Operation("GET", "/images", "/images",                                       (401, 401, 403, 200, 200, 200)),
-    Operation("POST", "/images", "/images",                                      (401, 401, 403, 403, 403, 201),
+    Operation("GET", "/images", "/images",                                       (401, 401, 403, 200, 200, 200, 200, 200)),
+    Operation("POST", "/images", "/images",                                      (401, 401, 403, 403, 403, 201, 201, 201),
               body=NEW_IMAGE),
-    Operation("GET", "/images/{id}", "/images/lab",                              (401, 401, 403, 200, 200, 200)),
-    Operation("PUT", "/images/{id}", IMG,                                        (401, 401, 403, 403, 403, 200),
+    Operation("GET", "/images/{id}", "/images/lab",                              (401, 401, 403, 200, 200, 200, 200, 200)),
+    Operation("PUT", "/images/{id}", IMG,                                        (401, 401, 403, 403, 403, 200, 200, 200),
               body=SCRATCH_CHANGED, scratch=True),
-    Operation("DELETE", "/images/{id}", IMG,                                     (401, 401, 403, 403, 403, 204),
+    Operation("DELETE", "/images/{id}", IMG,                                     (401, 401, 403, 403, 403, 204, 204, 204),
               scratch=True),
-    Operation("POST", "/images/{id}/deprecate", f"{IMG}/deprecate",              (401, 401, 403, 403, 403, 200),
+    Operation("POST", "/images/{id}/deprecate", f"{IMG}/deprecate",              (401, 401, 403, 403, 403, 200, 200, 200),
               body={"message": "Going."}, scratch=True),
-    Operation("GET", "/profiles", "/profiles",                                   (401, 401, 403, 200, 200, 200)),
-    Operation("GET", "/namespaces", "/namespaces",                               (401, 401, 403, 200, 200, 200)),
-    Operation("GET", "/info", "/info",                                           (401, 401, 403, 200, 200, 200)),
+    Operation("GET", "/profiles", "/profiles",                                   (401, 401, 403, 200, 200, 200, 200, 200)),
+    Operation("GET", "/namespaces", "/namespaces",                               (401, 401, 403, 200, 200, 200, 200, 200)),
+    Operation("GET", "/info", "/info",                                           (401, 401, 403, 200, 200, 200, 200, 200)),
 ]
 
 MATRIX = [
@@ -145,7 +155,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     catalog = yaml.safe_load((DATA / "catalog.yaml").read_text())
     catalog["images"].append(STUB_IMAGE)
     (root / "catalog.yaml").write_text(yaml.safe_dump(catalog))
-    hub = Hub(root / "hub", catalog=root / "catalog.yaml")
+    hub = Hub(root / "hub", catalog=root / "catalog.yaml", extra_config=CURATOR_ROLE)
     try:
         hub.start()
         owner = hub.user_token(OWNER)
@@ -155,7 +165,9 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             "culler": hub.culler_token,
             "owner": owner,
             "other": hub.user_token(OTHER),
+            "curator": hub.user_token(CURATOR),
             "admin": hub.admin_token,
+            "hub-admin": hub.user_token("admin"),
         }
         r = hub.ws("POST", "/workspaces", token=owner, json={"name": "a1"}, timeout=60)
         assert r.status_code == 201, r.text
@@ -277,7 +289,7 @@ def test_another_user_does_not_see_the_owners_workspaces_in_a_list(setup: Setup)
         assert [w for w in r.json()["items"] if w["owner"] == OWNER] == [], params
 
 
-def test_the_owner_and_the_admin_see_the_owners_workspaces_in_a_list(setup: Setup) -> None:
-    for caller in ("owner", "admin"):
+def test_the_owner_and_the_admins_see_the_owners_workspaces_in_a_list(setup: Setup) -> None:
+    for caller in ("owner", "admin", "hub-admin"):
         r = setup.hub.ws("GET", "/workspaces", token=setup.tokens[caller], params={"owner": OWNER})
         assert r.status_code == 200 and "a1" in [w["name"] for w in r.json()["items"]], caller

@@ -5,7 +5,7 @@ to see the server up and ready, in a fraction of a second instead of the
 seconds a JupyterLab start takes.
 """
 
-import sys
+from .users_python import users_python
 
 SOURCE = """
 import os
@@ -27,5 +27,5 @@ port = urlparse(os.environ["JUPYTERHUB_SERVICE_URL"]).port
 ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 """
 
-# a catalog entry's local runtime that starts it
-LOCAL_RUNTIME = {"command": [sys.executable, "-c", SOURCE]}
+# a catalog entry's local runtime that starts it, with a Python every workspace's account can run
+LOCAL_RUNTIME = {"command": [users_python(), "-c", SOURCE]}
