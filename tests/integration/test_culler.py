@@ -244,9 +244,14 @@ def test_the_hub_runs_the_culler_and_it_reports_what_it_did(tmp_path):
         assert hub.workspace_folder("ida", "forgotten").exists()
 
         admin = hub.user_token("admin")  # admins may use every service
-        decisions = hub.get("/services/culler/api/decisions", token=admin)
-        assert decisions.status_code == 200, decisions.text
-        [culled] = decisions.json()["culled"]
+
+        def culled() -> list[dict[str, Any]]:
+            # the culler records its stop once the hub has answered it, which may be after the server went
+            decisions = hub.get("/services/culler/api/decisions", token=admin)
+            assert decisions.status_code == 200, decisions.text
+            return decisions.json()["culled"]
+
+        [culled] = wait_for(culled, 20, "the culler to record its stop")
         assert (culled["user"], culled["server"], culled["action"], culled["rule"]) == ("ida", "forgotten", "stopped", "default")
         assert culled["at"] and culled["reason"].startswith("older than max_age")
         metrics = hub.get("/services/culler/metrics", token=admin)

@@ -74,8 +74,11 @@ print("written")
 
         # the culler sees the workspace idle for many passes, then stops it
         hub.wait_stopped("alice", "ws", timeout=60)
-        decisions = hub.get("/services/culler/api/decisions", token=hub.user_token("admin")).json()
-        assert [(c["user"], c["server"]) for c in decisions["culled"]] == [("alice", "ws")]
+        def culled() -> list[tuple[str, str]]:
+            decisions = hub.get("/services/culler/api/decisions", token=hub.user_token("admin")).json()
+            return [(c["user"], c["server"]) for c in decisions["culled"]]
+
+        assert wait_for(culled, 20, "the culler to record its stop") == [("alice", "ws")]
 
         seen = [json.loads(line) for line in log.read_text().splitlines()]
         for token in credentials(seen):
