@@ -158,6 +158,15 @@ else:
     # what isolates workspaces and holds their limits on this machine, said once at start
     for line in startup_lines(settings):
         logging.getLogger("JupyterHub").info(line)
+    if settings.local.python is None and settings.local.isolation_mode(os.geteuid()) == "users":
+        # made now rather than at the first start, which would wait for it
+        from spawner.users_env import UsersEnvError, users_python
+
+        try:
+            if users_python():
+                logging.getLogger("JupyterHub").info("Local workspaces: they run the users' Python, %s", users_python())
+        except UsersEnvError as e:
+            logging.getLogger("JupyterHub").warning("Local workspaces: %s", e)
     c.LocalWorkspaceSpawner.workspaces_config = str(launch.config.path or "")
     c.LocalWorkspaceSpawner.workspaces_root = str(launch.data.workspaces)
     c.LocalWorkspaceSpawner.catalog_edits = str(launch.data.catalog_edits)

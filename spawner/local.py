@@ -39,6 +39,7 @@ from .accounts import Account, AccountError, blocked_for_others, ensure_account
 from .base import WorkspaceSpawnerMixin, WorkspaceSpawnFailed
 from .gpus import GpuAllocator, GpuUnavailable, detect_gpus
 from .limits import LimitsPlan, WorkspaceCgroups, detect
+from .users_env import UsersEnvError, users_python
 
 # Folder names are escaped to [a-z0-9-]; cap them well below NAME_MAX (255).
 MAX_FOLDER_NAME = 200
@@ -140,9 +141,21 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         self.gpu_request = resolved.gpus
         assert image.local is not None  # resolve_spec refuses images without a local runtime
         self.cmd = image.local.argv()
-        users_python = self.workspaces_settings.settings.local.python
-        if image.local.python == "default" and users_python:
-            self.cmd[0] = users_python
+        if image.local.python == "default":
+            python = self.workspaces_python()
+            if python:
+                self.cmd[0] = python
+
+    def workspaces_python(self) -> str | None:
+        """local.python; else, when workspaces run as their users' accounts and cannot run the
+        hub's own interpreter, the users' environment (:mod:`spawner.users_env`); else None."""
+        local = self.workspaces_settings.settings.local
+        if local.python or local.isolation_mode(os.geteuid()) != "users":
+            return local.python
+        try:
+            return users_python()
+        except UsersEnvError as e:
+            raise WorkspaceSpawnFailed(f"Workspaces cannot start: {e}", reason="isolation", status_code=500) from None
 
     def form_context(self) -> dict[str, Any]:
         allocator = self.gpu_allocator

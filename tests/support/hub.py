@@ -134,7 +134,7 @@ class Hub:
                 "extra_config": "extra_config.py",
             },
             # as root the workspaces run as their users' accounts, which must be able to run this
-            "local": {"gpus": "none", **({"python": users_python()} if os.geteuid() == 0 else {})},
+            "local": {"gpus": "none"},
             "culling": {"port": self.culler_port},
             "api": {"port": self.api_port},
             "catalog": "catalog.yaml",
