@@ -10,7 +10,6 @@ service on its own.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -22,11 +21,10 @@ from typing import Any
 import pytest
 import requests
 import yaml
-from tornado.httpclient import HTTPRequest
-from tornado.websocket import websocket_connect
 
 from ..support.fake_nvidia_smi import write_fake_nvidia_smi
 from ..support.hub import Hub, wait_for
+from ..support.kernel import start_job
 
 pytestmark = pytest.mark.hub
 
@@ -123,45 +121,6 @@ def test_an_exempt_workspace_never_stops_itself(cull_hub: Hub):
         cleanup(cull_hub, "ben", "keep")
 
 
-async def _run_in_kernel(hub: Hub, user: str, name: str, code: str) -> str:
-    """Start a kernel and send it code through the server's REST and websocket API."""
-    token = hub.user_token(user)
-    r = requests.post(
-        f"{hub.url}/user/{user}/{name}/api/kernels", headers={"Authorization": f"token {token}"}, json={}, timeout=30
-    )
-    assert r.status_code == 201, r.text
-    kernel = r.json()["id"]
-    session = uuid.uuid4().hex
-    ws = await websocket_connect(
-        HTTPRequest(
-            f"ws://127.0.0.1:{hub.port}/user/{user}/{name}/api/kernels/{kernel}/channels?session_id={session}",
-            headers={"Authorization": f"token {token}"},
-        )
-    )
-    msg_id = uuid.uuid4().hex
-    ws.write_message(
-        json.dumps(
-            {
-                "header": {"msg_id": msg_id, "session": session, "username": user, "msg_type": "execute_request", "version": "5.3"},
-                "parent_header": {},
-                "metadata": {},
-                "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False},
-                "channel": "shell",
-                "buffers": [],
-            }
-        )
-    )
-    # wait until the kernel says it is busy with our request, then hang up:
-    # no browser stays connected while the job runs
-    while True:
-        message = json.loads(await asyncio.wait_for(ws.read_message(), 30))
-        if message.get("parent_header", {}).get("msg_id") == msg_id and message["header"]["msg_type"] == "status":
-            if message["content"]["execution_state"] == "busy":
-                break
-    ws.close()
-    return kernel
-
-
 def kernel_state(hub: Hub, user: str, name: str, kernel: str) -> str | None:
     """The kernel's execution state; None once it is gone."""
     return hub.get(f"/user/{user}/{name}/api/kernels/{kernel}", token=hub.user_token(user)).json().get("execution_state")
@@ -174,7 +133,7 @@ def kernel_ids(hub: Hub, user: str, name: str) -> list[str]:
 
 def test_a_busy_kernel_keeps_its_workspace_until_it_is_idle(cull_hub: Hub):
     cull_hub.start_workspace("cat", "train", {"image": "lab"})
-    kernel = asyncio.run(_run_in_kernel(cull_hub, "cat", "train", "import time; time.sleep(12)"))
+    kernel = start_job(cull_hub, "cat", "train", "import time; time.sleep(12)")
     # busy well past the 3 s timeout, and checked every second: still there
     wait_for(lambda: kernel_state(cull_hub, "cat", "train", kernel) == "idle", 30, "the job to finish")
     assert kernel in kernel_ids(cull_hub, "cat", "train")
@@ -186,7 +145,7 @@ def test_a_busy_kernel_keeps_its_workspace_until_it_is_idle(cull_hub: Hub):
 
 def test_max_age_stops_even_a_busy_workspace_through_the_hub(cull_hub: Hub):
     cull_hub.start_workspace("eve", "old", {"image": "lab"})
-    asyncio.run(_run_in_kernel(cull_hub, "eve", "old", "import time; time.sleep(60)"))
+    start_job(cull_hub, "eve", "old", "import time; time.sleep(60)")
     wait_for(lambda: cull_pass(cull_hub, max_age=1)["by_server"]["eve/old"]["action"] == "stopped", 20, "a pass to stop it")
     cull_hub.wait_stopped("eve", "old")
     assert cull_hub.server("eve", "old")["user_options"] == {"image": "lab", "profile": "small"}

@@ -8,7 +8,7 @@ import uuid
 
 import requests
 from tornado.httpclient import HTTPRequest
-from tornado.websocket import websocket_connect
+from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 from .hub import Hub
 
@@ -16,9 +16,9 @@ from .hub import Hub
 _DONE = {"idle", "dead", "restarting"}
 
 
-async def _execute(hub: Hub, user: str, name: str, code: str, timeout: float) -> str:
-    token = hub.user_token(user)
-    headers = {"Authorization": f"token {token}"}
+async def _send(hub: Hub, user: str, name: str, code: str) -> tuple[str, WebSocketClientConnection, str]:
+    """Start a kernel and send it ``code``: the kernel's id, the open channels, the request's message id."""
+    headers = {"Authorization": f"token {hub.user_token(user)}"}
     r = requests.post(f"{hub.url}/user/{user}/{name}/api/kernels", headers=headers, json={}, timeout=30)
     assert r.status_code == 201, r.text
     kernel = r.json()["id"]
@@ -34,6 +34,11 @@ async def _execute(hub: Hub, user: str, name: str, code: str, timeout: float) ->
     content = {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False}
     ws.write_message(json.dumps({"header": header, "parent_header": {}, "metadata": {}, "content": content,
                                  "channel": "shell", "buffers": []}))
+    return kernel, ws, msg_id
+
+
+async def _execute(hub: Hub, user: str, name: str, code: str, timeout: float) -> str:
+    kernel, ws, msg_id = await _send(hub, user, name, code)
     output = []
     try:
         while True:
@@ -55,8 +60,27 @@ async def _execute(hub: Hub, user: str, name: str, code: str, timeout: float) ->
                 break
     finally:
         ws.close()
+        headers = {"Authorization": f"token {hub.user_token(user)}"}
         requests.delete(f"{hub.url}/user/{user}/{name}/api/kernels/{kernel}", headers=headers, timeout=30)
     return "".join(output)
+
+
+async def _start_job(hub: Hub, user: str, name: str, code: str) -> str:
+    kernel, ws, msg_id = await _send(hub, user, name, code)
+    try:
+        while True:
+            message = json.loads(await asyncio.wait_for(ws.read_message(), 30))
+            if message.get("parent_header", {}).get("msg_id") == msg_id and message["header"]["msg_type"] == "status":
+                if message["content"]["execution_state"] == "busy":
+                    return kernel
+    finally:
+        ws.close()
+
+
+def start_job(hub: Hub, user: str, name: str, code: str) -> str:
+    """Start ``code`` in a new kernel and hang up once the kernel is busy with it, as a person closes
+    the browser tab while a job runs; the kernel's id."""
+    return asyncio.run(_start_job(hub, user, name, code))
 
 
 def run_in_kernel(hub: Hub, user: str, name: str, code: str, timeout: float = 60) -> str:
