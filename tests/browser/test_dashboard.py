@@ -9,7 +9,6 @@ test-artifacts/.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from playwright.sync_api import Browser, Page, expect
 from ..support.browser import log_in
 from ..support.hub import DATA, Hub
 from ..support.stub_server import LOCAL_RUNTIME
+from ..support.users_python import users_python
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
 
@@ -38,7 +38,7 @@ def dash_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     catalog["images"].append({
         "id": "broken", "display_name": "Broken Server", "description": "Exits at once (tests).",
         "image": "example.org/broken:1",
-        "local": {"command": [sys.executable, "-c", "import sys; sys.exit('this server cannot start')"]},
+        "local": {"command": [users_python(), "-c", "import sys; sys.exit('this server cannot start')"]},
     })
     (root / "catalog.yaml").write_text(yaml.safe_dump(catalog))
     hub = Hub(root, catalog=root / "catalog.yaml")

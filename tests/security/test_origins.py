@@ -15,7 +15,6 @@ apart, and the API refuses the requests a page may send across origins.
 
 from __future__ import annotations
 
-import sys
 import textwrap
 from collections.abc import Iterator
 from urllib.parse import urlencode, urljoin
@@ -26,6 +25,7 @@ from playwright.sync_api import Browser, BrowserContext, Page
 
 from ..support.browser import log_in
 from ..support.origins import OriginsHub
+from ..support.users_python import users_python
 
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
 
@@ -126,8 +126,7 @@ ALICES_SERVER = textwrap.dedent(
 @pytest.fixture(scope="module")
 def origins_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OriginsHub]:
     hub = OriginsHub(tmp_path_factory.mktemp("origins"))
-    # the Python the hub's workspaces run, which their OS accounts may run
-    python = yaml.safe_load(hub.config_file.read_text())["local"].get("python") or sys.executable
+    python = users_python()  # the Python the hub's workspaces run, which their OS accounts may run
     catalog = yaml.safe_load(hub.catalog_file.read_text())
     catalog["images"].append({
         "id": "own-site", "display_name": "Alice's own server", "image": "example.org/own-site:1",
