@@ -52,6 +52,9 @@ def cull_hub(tmp_path_factory):
         },
     ).start()
     try:
+        # Left alone from the start: its server's first once-a-minute check passes while the
+        # other tests run, and the last test sees it stopped (or waits for it).
+        h.start_workspace("ann", "idle", {"image": "lab"})
         yield h
     finally:
         h.shutdown()
@@ -93,14 +96,6 @@ def server_args(hub: Hub, user: str, name: str) -> list[str]:
     return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
 
 
-def test_an_idle_workspace_stops_itself_and_keeps_its_folder_and_spec(cull_hub: Hub):
-    cull_hub.start_workspace("ann", "idle", {"image": "lab"})
-    wait_for(lambda: not cull_hub.server("ann", "idle")["ready"], SELF_STOP_S, "ann/idle to stop itself")
-    server = cull_hub.server("ann", "idle")
-    assert server["user_options"] == {"image": "lab", "profile": "small"}
-    assert cull_hub.workspace_folder("ann", "idle").exists()
-
-
 def test_each_workspace_gets_the_timeout_of_the_rule_that_matches_it(cull_hub: Hub):
     cull_hub.start_workspace("dan", "gpu", {"image": "cuda", "profile": "gpu-1"})
     cull_hub.start_workspace("dan", "cpu", {"image": "lab", "profile": "small"})
@@ -131,22 +126,27 @@ def kernel_ids(hub: Hub, user: str, name: str) -> list[str]:
     return [k["id"] for k in r.json()] if r.status_code == 200 else []
 
 
-def test_a_busy_kernel_keeps_its_workspace_until_it_is_idle(cull_hub: Hub):
+def test_a_busy_kernel_is_not_culled_until_it_is_idle(cull_hub: Hub):
+    # A server stops itself only once it has no kernel (jupyter-server's rule), so a kernel
+    # kept while busy keeps its workspace; the idle test shows the stop that follows.
     cull_hub.start_workspace("cat", "train", {"image": "lab"})
-    kernel = start_job(cull_hub, "cat", "train", "import time; time.sleep(12)")
-    # busy well past the 3 s timeout, and checked every second: still there
-    wait_for(lambda: kernel_state(cull_hub, "cat", "train", kernel) == "idle", 30, "the job to finish")
-    assert kernel in kernel_ids(cull_hub, "cat", "train")
-    # idle now: the kernel goes, then the workspace stops itself
-    wait_for(lambda: kernel not in kernel_ids(cull_hub, "cat", "train"), 20, "the idle kernel to be culled")
-    wait_for(lambda: not cull_hub.server("cat", "train")["ready"], SELF_STOP_S, "cat/train to stop itself")
-    assert cull_hub.workspace_folder("cat", "train").exists()
+    try:
+        kernel = start_job(cull_hub, "cat", "train", "import time; time.sleep(12)")
+        # busy well past the 3 s timeout, and checked every second: still there
+        wait_for(lambda: kernel_state(cull_hub, "cat", "train", kernel) == "idle", 30, "the job to finish")
+        assert kernel in kernel_ids(cull_hub, "cat", "train")
+        # idle now: it goes after the timeout
+        wait_for(lambda: kernel not in kernel_ids(cull_hub, "cat", "train"), 20, "the idle kernel to be culled")
+    finally:
+        cleanup(cull_hub, "cat", "train")
 
 
 def test_max_age_stops_even_a_busy_workspace_through_the_hub(cull_hub: Hub):
     cull_hub.start_workspace("eve", "old", {"image": "lab"})
     start_job(cull_hub, "eve", "old", "import time; time.sleep(60)")
-    wait_for(lambda: cull_pass(cull_hub, max_age=1)["by_server"]["eve/old"]["action"] == "stopped", 20, "a pass to stop it")
+    ann_stays = [{"name": "ann-stays", "match": {"user": "ann"}, "exempt": True}]  # her server stops itself
+    wait_for(lambda: cull_pass(cull_hub, max_age=1, rules=ann_stays)["by_server"]["eve/old"]["action"] == "stopped",
+             20, "a pass to stop it")
     cull_hub.wait_stopped("eve", "old")
     assert cull_hub.server("eve", "old")["user_options"] == {"image": "lab", "profile": "small"}
     assert cull_hub.workspace_folder("eve", "old").exists()
@@ -166,7 +166,7 @@ def test_passes_explain_grace_exemption_and_dry_run_and_stop_nothing(cull_hub: H
             return out if out["by_server"]["fay/keep"]["action"] == "would stop" else None
 
         dry = wait_for(dry_run, 20, "the hub to see fay/keep idle for a second")
-        assert dry["report"]["would_stop"] == 1 and dry["report"]["stopped"] == 0
+        assert dry["report"]["would_stop"] >= 1 and dry["report"]["stopped"] == 0
 
         idle = cull_pass(cull_hub, default_timeout=1)
         assert idle["by_server"]["fay/keep"]["action"] == "kept"
@@ -193,6 +193,13 @@ def test_the_culler_token_cannot_reach_or_start_servers_or_delete_users(cull_hub
         assert r.status_code == 200 and any(u["name"] == "gus" for u in r.json())
     finally:
         cleanup(cull_hub, "gus", "precious")
+
+
+def test_an_idle_workspace_stops_itself_and_keeps_its_folder_and_spec(cull_hub: Hub):
+    wait_for(lambda: not cull_hub.server("ann", "idle")["ready"], SELF_STOP_S, "ann/idle to stop itself")
+    server = cull_hub.server("ann", "idle")
+    assert server["user_options"] == {"image": "lab", "profile": "small"}
+    assert cull_hub.workspace_folder("ann", "idle").exists()
 
 
 def test_the_hub_runs_the_culler_and_it_reports_what_it_did(tmp_path):

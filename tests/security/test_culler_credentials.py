@@ -50,8 +50,8 @@ def credentials(requests_seen: list[dict[str, Any]]) -> set[str]:
 
 
 def test_no_credential_of_anyone_else_reaches_a_users_server_when_the_culler_acts(tmp_path):
-    # idle after a second, stopped by max_age after 20 s, a pass every second
-    hub = Hub(tmp_path, settings={"culling": {"default_timeout": 1, "startup_grace": 0, "every": 1, "max_age": 20}}).start()
+    # idle after a second, stopped by max_age after 15 s, a pass every second
+    hub = Hub(tmp_path, settings={"culling": {"default_timeout": 1, "startup_grace": 0, "every": 1, "max_age": 15}}).start()
     try:
         hub.start_workspace("alice", "ws", {"image": "lab"})
         # from her own kernel, as any user can

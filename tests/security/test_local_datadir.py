@@ -9,7 +9,6 @@ import stat
 from collections.abc import Iterator
 
 import pytest
-import yaml
 
 from spawner.accounts import account_name
 
@@ -91,28 +90,18 @@ def test_symlinks_inside_a_workspace_folder_are_removed_not_followed(hub_root: H
     assert (outside / "precious.txt").read_text() == "not the workspace's"
 
 
-def test_a_folder_from_before_isolation_is_handed_over_without_files_linked_in_from_elsewhere(tmp_path):
+def test_a_folder_from_before_isolation_is_handed_over_without_files_linked_in_from_elsewhere(hub_root: Hub):
     """Without isolation a workspace runs as the hub (root) and can hard-link the hub's secrets into
     its folder; once users are isolated, the folder becomes its account's, but never such a file."""
-    hub = Hub(tmp_path, settings={"local": {"isolation": "none"}}).start()
-    try:
-        hub.start_workspace("mallory", "old", {"image": "lab"})
-        hub.api("DELETE", "/users/mallory/servers/old")
-        hub.wait_stopped("mallory", "old")
-        folder = hub.workspace_folder("mallory", "old")
-        (folder / "notes.txt").write_text("mine")
-        os.link(hub.data_dir / "admin-password", folder / "loot")
-        hub.stop()
-        config = yaml.safe_load(hub.config_file.read_text())
-        del config["local"]["isolation"]  # auto: users, as root
-        hub.config_file.write_text(yaml.safe_dump(config))
-        hub.start()
+    # the folder as a hub without isolation left it: root's, with the workspace's own file and its loot
+    folder = hub_root.workspace_folder("mallory", "old")
+    folder.mkdir(mode=0o700)
+    (folder / "notes.txt").write_text("mine")
+    os.link(hub_root.data_dir / "admin-password", folder / "loot")
 
-        hub.start_workspace("mallory", "old")
-        account = pwd.getpwnam(account_name("mallory")).pw_uid
-        assert folder.stat().st_uid == (folder / "notes.txt").stat().st_uid == account
-        assert (hub.data_dir / "admin-password").stat().st_uid == 0
-        code = "for name in ('notes.txt', 'loot'):\n    try:\n        print(open(name).read())\n    except OSError as e:\n        print(type(e).__name__)\n"
-        assert run_in_kernel(hub, "mallory", "old", code) == "mine\nPermissionError\n"
-    finally:
-        hub.shutdown()
+    hub_root.start_workspace("mallory", "old", {"image": "lab"})
+    account = pwd.getpwnam(account_name("mallory")).pw_uid
+    assert folder.stat().st_uid == (folder / "notes.txt").stat().st_uid == account
+    assert (hub_root.data_dir / "admin-password").stat().st_uid == 0
+    code = "for name in ('notes.txt', 'loot'):\n    try:\n        print(open(name).read())\n    except OSError as e:\n        print(type(e).__name__)\n"
+    assert run_in_kernel(hub_root, "mallory", "old", code) == "mine\nPermissionError\n"
