@@ -169,12 +169,8 @@ def istio(cluster: Cluster) -> None:
     for crd in crds:
         cluster.admin.apply("customresourcedefinitions", crd)
 
-    def established(name: str) -> bool:
-        conditions = cluster.admin.get("customresourcedefinitions", name).get("status", {}).get("conditions", [])
-        return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
-
     for crd in crds:
-        wait_until(lambda: established(crd["metadata"]["name"]), TIMEOUT, f"CRD {crd['metadata']['name']}")
+        wait_until(lambda: cluster.established(crd["metadata"]["name"]), TIMEOUT, f"CRD {crd['metadata']['name']}")
     cluster.admin.namespace("istio-system")
 
 

@@ -131,10 +131,12 @@ class Cluster:
             plural = "customresourcedefinitions" if doc["kind"] == "CustomResourceDefinition" else "clusterroles"
             self.admin.apply(plural, doc)
         for crd in ("profiles.kubeflow.org", "poddefaults.kubeflow.org"):
-            wait_until(lambda: self._established(crd), 30, f"CRD {crd}")
+            wait_until(lambda: self.established(crd), 30, f"CRD {crd}")
 
-    def _established(self, crd: str) -> bool:
-        conditions = self.admin.get("customresourcedefinitions", crd).get("status", {}).get("conditions", [])
+    def established(self, crd: str) -> bool:
+        """Whether the API server serves the custom resource ``crd`` (plural.group) yet."""
+        # a CRD just made may have "conditions": null
+        conditions = self.admin.get("customresourcedefinitions", crd).get("status", {}).get("conditions") or []
         return any(c["type"] == "Established" and c["status"] == "True" for c in conditions)
 
     def _nodes_schedulable(self) -> bool:
