@@ -514,16 +514,48 @@ class CullMatch(Model):
         return self
 
 
+class GpuIdle(Model):
+    """A GPU workspace whose GPUs all stay under ``below_percent`` for ``for`` is idle, busy kernel or not."""
+
+    below_percent: float = Field(gt=0, le=100, description="Utilisation (0-100) under which a GPU counts as idle, e.g. 5.")
+    for_: Duration = Field(alias="for", gt=0, description="How long every GPU must stay under it, e.g. 30m.")
+
+
 class CullRule(Model):
     name: str | None = Field(None, description="How decisions name this rule; default rules[i].")
     match: CullMatch
     timeout: Duration | None = Field(None, description="Idle time after which the workspace is stopped.")
     exempt: bool = Field(False, description="Never stop what this rule matches (max_age included).")
+    gpu_idle: GpuIdle | None = Field(
+        None, description="Also stop a GPU workspace whose GPUs stay idle this long, even with a busy kernel."
+    )
 
     @model_validator(mode="after")
     def _one_effect(self) -> CullRule:
         if (self.timeout is None) == (not self.exempt):
             raise ValueError("set either timeout or exempt: true")
+        if self.exempt and self.gpu_idle is not None:
+            raise ValueError("an exempt rule never stops anything; remove gpu_idle or exempt")
+        return self
+
+
+class GpuSignalSettings(Model):
+    """Where the culler reads GPU utilisation for gpu_idle rules on Kubernetes (locally: nvidia-smi)."""
+
+    prometheus_url: HttpUrl | None = Field(
+        None, description="A Prometheus that scrapes the NVIDIA DCGM exporters, e.g. http://prometheus:9090."
+    )
+    exporter_urls: list[HttpUrl] = Field(
+        default_factory=list, description="The DCGM exporters' metrics URLs, read directly, e.g. http://10.0.0.5:9400/metrics."
+    )
+    pod_label: str = Field("pod", description="The label naming a GPU's pod (exported_pod when Prometheus renamed it).")
+    namespace_label: str = Field("namespace", description="The label naming the pod's namespace (or exported_namespace).")
+    timeout: Duration = Field(10, gt=0, description="How long one read of the signal may take.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> GpuSignalSettings:
+        if self.prometheus_url and self.exporter_urls:
+            raise ValueError("give prometheus_url or exporter_urls, not both")
         return self
 
 
@@ -537,6 +569,12 @@ class CullingPolicy(Model):
         600, description="The shortest idle timeout: a new workspace is never stopped sooner."
     )
     max_age: Duration | None = Field(None, description="Stop workspaces older than this, busy or not.")
+    warn_before: Duration = Field(
+        900,
+        ge=0,
+        description="Warn this long before a workspace stops (dashboard banner, JupyterLab notification, "
+        "cull_warning in the API), e.g. 15m; 0: no warning.",
+    )
     every: Duration = Field(300, gt=0, description="Time between the culler's passes.")
     concurrency: int = Field(10, ge=1, le=100, description="Hub API requests at once.")
     page_size: int = Field(200, ge=1, le=1000, description="Users per hub API page.")
@@ -544,10 +582,49 @@ class CullingPolicy(Model):
         False, description="Servers do not stop themselves; the culler reports what would be stopped."
     )
     port: Port = Field(8002, description="Loopback port of the culler's metrics and decisions.")
+    gpu_signal: GpuSignalSettings = GpuSignalSettings()
+
+    @property
+    def gpu_idle_rules(self) -> list[CullRule]:
+        return [rule for rule in self.rules if rule.gpu_idle is not None]
 
 
 class ApiSettings(Model):
     port: Port = Field(8003, description="Loopback port of the workspaces API service (reached through the proxy).")
+
+
+class QuotaLimits(Model):
+    """One entry of quotas: what a user (or each member of a group) may use at once.
+
+    A key left out: this entry does not set that limit (the next level decides);
+    a key set to null: no limit.
+    """
+
+    gpus: int | None = Field(None, ge=0, description="GPUs in the user's running workspaces, all together.")
+    workspaces: int | None = Field(None, ge=0, description="Workspaces running (or starting) at once.")
+    storage: MemorySize | None = Field(
+        None,
+        description="Total storage of all the user's workspaces, running or stopped (their volumes stay), "
+        "e.g. 50Gi. Kubernetes only.",
+    )
+
+
+class QuotaSettings(Model):
+    """Budgets: how much of the scarce things (GPUs above all) each user may hold at once.
+
+    For each limit: the user's own entry if it sets it; else the most generous
+    value among the user's groups that set it; else the default; unset: no limit.
+    """
+
+    default: QuotaLimits = Field(QuotaLimits(), description="Everyone's budget, unless a group or user entry says otherwise.")
+    groups: dict[str, QuotaLimits] = Field(
+        default_factory=dict, description="Budgets by group; a user in several groups gets the most generous of each limit."
+    )
+    users: dict[str, QuotaLimits] = Field(default_factory=dict, description="Budgets of single users; these win.")
+
+    def entries(self) -> list[tuple[str, QuotaLimits]]:
+        return [("default", self.default), *((f"groups.{g}", e) for g, e in self.groups.items()),
+                *((f"users.{u}", e) for u, e in self.users.items())]
 
 
 class WorkspacesConfig(Model):
@@ -562,6 +639,16 @@ class WorkspacesConfig(Model):
     api: ApiSettings = ApiSettings()
     kubernetes: KubernetesSettings = KubernetesSettings()
     named_server_limit_per_user: int = Field(0, ge=0, description="0 means no limit.")
+    quotas: QuotaSettings = Field(QuotaSettings(), description="Budgets per user and group: GPUs, running workspaces, storage.")
+
+    @model_validator(mode="after")
+    def _storage_budgets_on_kubernetes(self) -> WorkspacesConfig:
+        if self.backend != "kubernetes":
+            for where, entry in self.quotas.entries():
+                if entry.storage is not None:
+                    # a local workspace is a folder with no size to add up
+                    raise ValueError(f"quotas.{where}.storage applies to backend kubernetes only (local folders have no size)")
+        return self
 
     @model_validator(mode="after")
     def _culler_port_is_free(self) -> WorkspacesConfig:
@@ -571,6 +658,16 @@ class WorkspacesConfig(Model):
             raise ValueError(f"culling.port {self.culling.port} is also one of the hub's ports")
         if self.api.port in hub_ports or (self.culling.enabled and self.api.port == self.culling.port):
             raise ValueError(f"api.port {self.api.port} is also the port of the hub, the proxy or the culler")
+        return self
+
+    @model_validator(mode="after")
+    def _gpu_signal_has_a_source(self) -> WorkspacesConfig:
+        signal = self.culling.gpu_signal
+        if self.backend == "kubernetes" and self.culling.gpu_idle_rules and not (signal.prometheus_url or signal.exporter_urls):
+            raise ValueError(
+                "culling rules with gpu_idle need culling.gpu_signal.prometheus_url or culling.gpu_signal.exporter_urls "
+                "on the kubernetes backend (where the DCGM exporters' readings are)"
+            )
         return self
 
     @model_validator(mode="after")
