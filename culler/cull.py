@@ -25,10 +25,11 @@ from typing import Any
 
 from workspaces.catalog import Catalog
 from workspaces.config import CullingPolicy
-from workspaces.culling import WorkspaceFacts, idle_timeout, parse_time, verdict
+from workspaces.culling import Verdict, WorkspaceFacts, cull_warning, idle_timeout, iso, parse_time, verdict
 
 from .hub import HubClient
 from .metrics import Metrics
+from .signals import GpuIdleWatch, GpuWorkspace, Signal
 
 log = logging.getLogger("workspaces.culler")
 
@@ -43,6 +44,9 @@ STOP_SETTLE_S = 120
 # Why a workspace idle past its timeout by the hub's figure still runs.
 SELF_CULLING = "idle past its timeout by the hub's figure; its server stops itself unless a kernel is busy"
 
+# Why the culler stopped a workspace whose GPUs stayed idle (gpu_idle).
+GPU_IDLE = "GPU idle: its GPUs stayed under the rule's gpu_idle threshold, busy kernel or not"
+
 
 @dataclass
 class Decision:
@@ -54,11 +58,13 @@ class Decision:
     idle_seconds: float | None
     timeout: float | None
     at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
+    gpu: str | None = None  # what the GPU-idle signal saw, under a gpu_idle rule
 
     def line(self) -> str:
         idle = "unknown" if self.idle_seconds is None else f"{self.idle_seconds:.0f}s"
         limit = "exempt" if self.timeout is None else f"{self.timeout:.0f}s"
-        return f"{self.action} {self.user}/{self.server}: {self.reason} (rule {self.rule}, idle {idle}, timeout {limit})"
+        gpu = f"; {self.gpu}" if self.gpu else ""
+        return f"{self.action} {self.user}/{self.server}: {self.reason} (rule {self.rule}, idle {idle}, timeout {limit}{gpu})"
 
 
 @dataclass
@@ -77,14 +83,18 @@ class Culler:
         policy: CullingPolicy,
         catalog: Catalog | None = None,
         metrics: Metrics | None = None,
+        gpu_signal: Signal | None = None,
     ):
         self.client = client
         self.policy = policy
         self.catalog = catalog
         self.metrics = metrics or Metrics()
+        # sampled once per pass, and only when a rule has gpu_idle
+        self.gpu_watch = GpuIdleWatch(gpu_signal, self.metrics) if gpu_signal and policy.gpu_idle_rules else None
         self.decisions: dict[str, Decision] = {}  # running workspaces, from the last pass
         self.culled: OrderedDict[str, Decision] = OrderedDict()  # last stop of each workspace
         self._stop_requested: dict[str, float] = {}
+        self._warned: dict[str, datetime] = {}  # the stop time each running workspace was last warned of
         self._running = False
 
     async def run_pass(self, now: datetime | None = None) -> PassReport | None:
@@ -105,6 +115,8 @@ class Culler:
         report = PassReport()
         seen: set[str] = set()
         semaphore = asyncio.Semaphore(self.policy.concurrency)
+        if self.gpu_watch:
+            await self.gpu_watch.begin_pass()
 
         async def one(user: dict[str, Any], name: str, server: dict[str, Any]) -> None:
             async with semaphore:
@@ -127,8 +139,10 @@ class Culler:
             await asyncio.gather(*tasks)
             report.inspected += len(tasks)
 
+        if self.gpu_watch:
+            self.gpu_watch.end_pass(seen)
         # forget workspaces that are no longer running: memory follows the hub, not history
-        for remembered in (self.decisions, self._stop_requested):
+        for remembered in (self.decisions, self._stop_requested, self._warned):
             for key in list(remembered):
                 if key not in seen:
                     del remembered[key]
@@ -144,12 +158,14 @@ class Culler:
     async def decide(
         self, user: dict[str, Any], name: str, server: dict[str, Any], now: datetime, report: PassReport
     ) -> Decision:
-        v = verdict(self.policy, WorkspaceFacts.of(user, server, self.catalog))
+        facts = WorkspaceFacts.of(user, server, self.catalog)
+        v = verdict(self.policy, facts)
         timeout = idle_timeout(self.policy, v)
         key = f"{user['name']}/{name}"
+        gpu_seen: str | None = None  # what the GPU-idle signal said, for every decision after it
 
         def decision(action: str, reason: str, idle: float | None) -> Decision:
-            return Decision(user["name"], name, action, reason, v.rule, idle, timeout)
+            return Decision(user["name"], name, action, reason, v.rule, idle, timeout, gpu=gpu_seen)
 
         requested = self._stop_requested.get(key)
         if requested is not None and time.monotonic() - requested < STOP_SETTLE_S:
@@ -162,14 +178,34 @@ class Culler:
         if age is not None and self.policy.max_age is not None and age > self.policy.max_age:
             return await self.stop(key, decision("stopped", f"older than max_age ({age:.0f}s)", None), report)
 
+        self.warn(key, v, server, now)
         last = parse_time(server.get("last_activity")) or started
         idle = (now - last).total_seconds() if last else None
+        if self.gpu_watch and v.gpu_idle and facts.gpus > 0:
+            gpu = self.gpu_watch.check(GpuWorkspace.of(facts, name), v.gpu_idle, now)
+            gpu_seen = gpu.describe()
+            # like the idle timeout, never sooner than the startup grace after the start
+            if gpu.idle and (age is None or age >= self.policy.startup_grace):
+                d = await self.stop(key, decision("stopped", GPU_IDLE, idle), report)
+                if d.action == "stopped":
+                    self.metrics.gpu_idle_culled.labels(rule=d.rule).inc()
+                return d
         if idle is None or idle < timeout:
             return decision("kept", "active", idle)
         if self.policy.dry_run:
             report.would_stop += 1
             return decision("would stop", "idle past its timeout by the hub's figure (a busy kernel is not seen)", idle)
         return decision("kept", SELF_CULLING, idle)
+
+    def warn(self, key: str, v: Verdict, server: dict[str, Any], now: datetime) -> None:
+        """Log and count a workspace that stops within warn_before, once per stop time
+        (a keep-alive makes a new stop time, and so a new warning when it comes near)."""
+        warning = cull_warning(self.policy, v, server.get("started"), server.get("last_activity"), now)
+        if warning is None or self._warned.get(key) == warning.at:
+            return
+        self._warned[key] = warning.at
+        self.metrics.warned.labels(reason=warning.reason).inc()
+        log.info("Culler: warned %s: stops at %s (%s, in %.0fs)", key, iso(warning.at), warning.reason, warning.seconds_left)
 
     async def stop(self, key: str, d: Decision, report: PassReport) -> Decision:
         if self.policy.dry_run:

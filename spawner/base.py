@@ -20,9 +20,10 @@ from traitlets import Any as AnyTrait
 from traitlets import Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from workspaces.catalog import Catalog, CatalogStore
+from workspaces.budgets import Demand, budget_for, demand, refusal, sized_storage, use_of
+from workspaces.catalog import Catalog, CatalogStore, Profile
 from workspaces.config import LoadedConfig, load_config
-from workspaces.culling import WorkspaceFacts, server_culling_args, verdict
+from workspaces.culling import WorkspaceFacts, keepalive_args, server_culling_args, verdict
 from workspaces.spec import ResolvedSpec, SpecError, resolve_spec
 
 from .form import render_options_form
@@ -76,6 +77,9 @@ class WorkspaceSpawnerMixin(LoggingConfigurable):
     )
 
     resolved_spec = AnyTrait(None, allow_none=True, help="The validated spec of the current start.")
+
+    # this start has passed the budget check: from then on, the other starts of the user count it
+    budget_checked = False
 
     @default("options_form")
     def _default_options_form(self) -> Any:
@@ -137,6 +141,7 @@ class WorkspaceSpawnerMixin(LoggingConfigurable):
             self.log.warning(
                 "%s starts deprecated image %s: %s", self._log_name, resolved.image.id, resolved.image.deprecated
             )
+        self.check_budget(resolved.user_options())
         self.resolved_spec = resolved
         # Store the explicit spec (defaults filled in): a later start without
         # options, or after a catalog default changed, runs the same thing.
@@ -150,10 +155,51 @@ class WorkspaceSpawnerMixin(LoggingConfigurable):
         """Backend hook: turn the spec into the spawner's settings."""
         raise NotImplementedError
 
+    # -- budgets -------------------------------------------------------------------
+
+    def check_budget(self, options: dict[str, Any]) -> None:
+        """Refuse (403) a start that would take the user over a budget (``quotas:``), before anything is made.
+
+        Every start passes here (the hub's REST API and form, the workspaces API,
+        the CLI). From the count to the mark nothing awaits, so two starts of one
+        user in this hub process are checked one after the other: the second
+        counts the first.
+        """
+        settings = self.workspaces_settings.settings
+        catalog = self.catalog
+        default_storage = sized_storage(settings)
+        held: list[tuple[Demand, bool]] = []
+        for name, record in self.user.orm_user.orm_spawners.items():
+            if name == self.name:
+                continue
+            # dict.get: the user's spawner dict makes a spawner for a name it lacks
+            other = dict.get(self.user.spawners, name)
+            # a start that has not passed its own check yet will count this one when it does
+            running = bool(other and other.active and (other.pending != "spawn" or other.budget_checked))
+            held.append((demand(other.user_options if running else record.user_options, catalog, default_storage), running))
+        asked = demand(options, catalog, default_storage)
+        budget = budget_for(settings.quotas, self.user.name, self.user_groups())
+        message = refusal(budget, use_of(held), use_of([(asked, True)]))
+        if message is not None:
+            self.log.info("Refused the start of %s: %s", self._log_name, message)
+            raise WorkspaceSpawnFailed(message, reason="budget", status_code=403)
+        self.budget_checked = True
+
+    def clear_state(self) -> None:
+        super().clear_state()
+        self.budget_checked = False  # stopped: the next start is checked afresh
+
     # -- idle culling --------------------------------------------------------
 
     def get_args(self) -> list[str]:
         return [*super().get_args(), *self.culling_args()]
+
+    @default("server_token_scopes")
+    def _default_server_token_scopes(self) -> list[str]:
+        # JupyterHub's server role, and reading its own model: the keep-alive
+        # extension (workspaces.keepalive_server) pulls keep-alives from the hub
+        # with the server's own token, never anyone else's.
+        return ["users:activity!user", "access:servers!server", "read:servers!server"]
 
     def culling_args(self) -> list[str]:
         """The server's own idle culling, from the culling rule that applies to this start.
@@ -164,19 +210,21 @@ class WorkspaceSpawnerMixin(LoggingConfigurable):
         policy = self.workspaces_settings.settings.culling
         user = {"name": self.user.name, "groups": self.user_groups()}
         facts = WorkspaceFacts.of(user, {"user_options": self.user_options}, self.catalog)
-        return server_culling_args(policy, verdict(policy, facts))
+        v = verdict(policy, facts)
+        return server_culling_args(policy, v) + keepalive_args(policy, v)
 
     # -- the spawn form ----------------------------------------------------
 
-    def form_context(self) -> dict[str, Any]:
-        """Backend hook: extra values for the form template."""
+    async def form_context(self, profiles: list[Profile]) -> dict[str, Any]:
+        """Backend hook: extra values for the form template; ``capacity``: profile id -> Capacity
+        (workspaces.capacity), whether each of ``profiles`` can start now."""
         return {}
 
-    def render_options_form(self) -> str:
+    async def render_options_form(self) -> str:
         previous = (self.orm_spawner.user_options or {}) if self.orm_spawner is not None else {}
-        return render_options_form(
-            self.catalog, self.user_groups(), self.backend_name, previous, **self.form_context()
-        )
+        groups = self.user_groups()
+        context = await self.form_context(self.catalog.profiles_for(groups))
+        return render_options_form(self.catalog, groups, self.backend_name, previous, **context)
 
 
 def spec_from_form(formdata: dict[str, list[str]]) -> dict[str, Any]:

@@ -470,6 +470,11 @@ class KubernetesSettings(Model):
         default_factory=lambda: ["ReadWriteOnce"], min_length=1
     )
     home_mount_path: str = Field("/home/jovyan", description="Where the workspace PVC is mounted.")
+    autoscaling: bool = Field(
+        False,
+        description="The cluster adds nodes on demand (a cluster autoscaler, Karpenter): a profile no node has "
+        "room for now shows 'needs a scale-up' rather than busy or never.",
+    )
     egress: EgressSettings = Field(
         EgressSettings(), description="What workspaces may reach; limited by default (no metadata server, no private ranges)."
     )

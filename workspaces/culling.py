@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .catalog import Catalog
-from .config import CullingPolicy, CullRule
+from .config import CullingPolicy, CullRule, GpuIdle
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -26,6 +26,7 @@ def parse_time(value: str | None) -> datetime | None:
 class Verdict:
     rule: str  # "rules[0]", a rule's name, or "default"
     timeout: float | None  # None: exempt
+    gpu_idle: GpuIdle | None = None  # the rule's GPU-idle limit, read by the culler
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,7 @@ def _matches(rule: CullRule, facts: WorkspaceFacts) -> bool:
 def verdict(policy: CullingPolicy, facts: WorkspaceFacts) -> Verdict:
     for i, rule in enumerate(policy.rules):
         if _matches(rule, facts):
-            return Verdict(rule.name or f"rules[{i}]", None if rule.exempt else rule.timeout)
+            return Verdict(rule.name or f"rules[{i}]", None if rule.exempt else rule.timeout, rule.gpu_idle)
     return Verdict("default", policy.default_timeout)
 
 
@@ -113,6 +114,21 @@ def server_culling_args(policy: CullingPolicy, v: Verdict) -> list[str]:
     ]
 
 
+def keepalive_args(policy: CullingPolicy, v: Verdict) -> list[str]:
+    """The keep-alive extension (workspaces.keepalive_server) for a server that stops itself.
+
+    A server whose image lacks this package logs that the extension is missing
+    and runs as before.
+    """
+    if effective_timeout(policy, v) is None:
+        return []
+    return [
+        '--ServerApp.jpserver_extensions={"workspaces.keepalive_server": True}',
+        f"--WorkspacesKeepalive.warn_before={int(policy.warn_before)}",
+        f"--WorkspacesKeepalive.max_age={int(policy.max_age or 0)}",
+    ]
+
+
 def stop_time(policy: CullingPolicy, v: Verdict, started: str | None, last_activity: str | None) -> datetime | None:
     """When a running workspace stops if nothing happens from now on (give or take
     the server's one-minute check); None when it never will (exempt, culling off,
@@ -121,11 +137,57 @@ def stop_time(policy: CullingPolicy, v: Verdict, started: str | None, last_activ
     Idle past the timeout (counted from the start when there was no activity
     yet), and at max_age whatever happens.
     """
+    stop = _stop(policy, v, started, last_activity)
+    return stop[0] if stop else None
+
+
+# Why a workspace will stop, as cull_warning.reason says it.
+IDLE = "idle"
+MAX_AGE = "max_age"
+
+
+def _stop(
+    policy: CullingPolicy, v: Verdict, started: str | None, last_activity: str | None
+) -> tuple[datetime, str] | None:
     start = parse_time(started)
     timeout = effective_timeout(policy, v)
     if timeout is None or start is None:
         return None
-    when = (parse_time(last_activity) or start) + timedelta(seconds=timeout)
-    if policy.max_age is not None:
-        when = min(when, start + timedelta(seconds=policy.max_age))
-    return when
+    when, why = (parse_time(last_activity) or start) + timedelta(seconds=timeout), IDLE
+    if policy.max_age is not None and start + timedelta(seconds=policy.max_age) <= when:
+        when, why = start + timedelta(seconds=policy.max_age), MAX_AGE
+    return when, why
+
+
+@dataclass(frozen=True)
+class CullWarning:
+    """A running workspace that stops within ``culling.warn_before``."""
+
+    at: datetime
+    seconds_left: float
+    reason: str  # IDLE (a keep-alive moves it) or MAX_AGE (nothing does)
+
+    def json(self) -> dict[str, Any]:
+        return {"at": iso(self.at), "seconds_left": int(self.seconds_left), "reason": self.reason}
+
+
+def iso(when: datetime) -> str:
+    """A UTC time as the hub writes it (Z, not +00:00)."""
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def cull_warning(
+    policy: CullingPolicy, v: Verdict, started: str | None, last_activity: str | None, now: datetime
+) -> CullWarning | None:
+    """The warning due now, if the workspace stops within warn_before (None: not soon, never, or warnings off)."""
+    stop = _stop(policy, v, started, last_activity)
+    if stop is None or policy.warn_before <= 0:
+        return None
+    left = (stop[0] - now).total_seconds()
+    return CullWarning(stop[0], max(0.0, left), stop[1]) if left <= policy.warn_before else None
+
+
+def kept_alive_until(policy: CullingPolicy, v: Verdict, started: str | None, now: datetime) -> datetime | None:
+    """The stop a keep-alive at ``now`` leads to: one idle timeout from now, as if the
+    owner had just been active, never past max_age; None when nothing stops it."""
+    return stop_time(policy, v, started, iso(now))

@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -38,8 +39,10 @@ from ..spec import SpecError, resolve_spec
 from . import dashboard
 from . import handlers as h
 from .errors import ApiError, not_found
+from .metrics import ApiMetrics
 from .hub import Hub, HubRefused, path
 from .state import ApiState, now
+from .usage import UsageHandler
 from ..lifetime import die_with_parent
 
 OPENAPI = Path(__file__).with_name("openapi.json")
@@ -49,6 +52,7 @@ ROUTES = [
     (r"workspaces/([^/]+)/([^/]+)", h.WorkspaceHandler),
     (r"workspaces/([^/]+)/([^/]+)/start", h.StartHandler),
     (r"workspaces/([^/]+)/([^/]+)/stop", h.StopHandler),
+    (r"workspaces/([^/]+)/([^/]+)/keepalive", h.KeepaliveHandler),
     (r"workspaces/([^/]+)/([^/]+)/progress", h.ProgressHandler),
     (r"images", h.ImagesHandler),
     (r"images/([^/]+)", h.ImageHandler),
@@ -56,6 +60,7 @@ ROUTES = [
     (r"profiles", h.ProfilesHandler),
     (r"namespaces", h.NamespacesHandler),
     (r"info", h.InfoHandler),
+    (r"usage", UsageHandler),
 ]
 
 
@@ -98,6 +103,7 @@ class WorkspacesService:
         self._followers: set[asyncio.Task] = set()
         self._servers_per_user = 1.0  # a running average, to size the hub pages the list asks for
         self._streams: dict[str, int] = {}  # open progress streams per caller
+        self.metrics = ApiMetrics()
 
     @contextmanager
     def stream_slot(self, caller: str) -> Iterator[None]:
@@ -122,6 +128,10 @@ class WorkspacesService:
     @property
     def settings(self) -> Any:
         return self.catalog_store.config.settings
+
+    def kept_alive(self, caller: str | None, owner: str, name: str, until: datetime | None) -> None:
+        self.metrics.keepalives.inc()
+        self.log.info("Keep-alive of %s/%s by %s: stops at %s at the earliest", owner, name, caller, until.isoformat() if until else "never")
 
     # -- specs -------------------------------------------------------------------
 
@@ -341,6 +351,7 @@ class WorkspacesAPI(Application):
             (api + "openapi.json", OpenAPIHandler),
         ]
         routes += [(api + pattern, handler, {"service": service}) for pattern, handler in ROUTES]
+        routes.append((prefix + "metrics", h.MetricsHandler, {"service": service}))
         routes.append((prefix + ".*", h.NotFoundHandler, {"service": service}))
         # the OAuth cookie's signing key; browsers log in again (silently) after a restart
         app = web.Application(

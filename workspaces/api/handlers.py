@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 from jupyterhub.slugs import is_valid_safe_slug
-from jupyterhub.services.auth import HubOAuthenticated
+from jupyterhub.services.auth import HubOAuthenticated, check_scopes
 from tornado import web
 
+from ..budgets import user_budget
 from ..catalog import ImageEntry
+from ..culling import WorkspaceFacts, iso, kept_alive_until, stop_time, verdict
 from ..errors import Issue
 from .errors import ApiError, invalid, not_found
 from .hub import PAGINATION, HubAnswer, HubRefused, path
@@ -315,8 +318,21 @@ class WorkspacesHandler(APIHandler):
             server = answer.body or {}
         if not (server.get("ready") or server.get("pending")):
             # a new workspace, or the same create again after a refused start (429): start it
-            await self.service.start(self, owner, name, None)
+            try:
+                await self.service.start(self, owner, name, None)
+            except ApiError as e:
+                # refused: as if never asked (only what this request made). Not after a 429: that
+                # says "again later", and the same create again starts what this one recorded.
+                if created and e.status < 500 and e.status != 429:
+                    await self._unmake(owner, name)
+                raise
         self.send(await self.workspace(owner, name, user), 201 if created else 200)
+
+    async def _unmake(self, owner: str, name: str) -> None:
+        answer = await self.hub_call("DELETE", path("users", owner, "servers", name), json_body={"remove": True})
+        if answer.status >= 400 and answer.status != 404:
+            self.service.log.warning("Could not remove %s/%s after its refused start: %s", owner, name, answer.message)
+        self.service.state.forget(owner, name)
 
     @staticmethod
     def _same_or_conflict(owner: str, name: str, existing: dict[str, Any], options: dict[str, Any]) -> None:
@@ -404,6 +420,48 @@ class StopHandler(APIHandler):
         if server.get("ready") or server.get("pending") == "spawn":
             expect_ok(await self.hub_call("DELETE", path("users", owner, "servers", name)))
         self.send(await self.workspace(owner, name))
+
+
+class KeepaliveHandler(APIHandler):
+    """Moves the stop of a running workspace by one idle timeout (never past max_age).
+
+    Who may stop the workspace may keep it running. The keep-alive is recorded
+    as activity of that server on the hub, with the caller's token; the server
+    reads it from the hub with its own token (workspaces.keepalive_server), so
+    nothing of the caller's ever reaches the user's server.
+    """
+
+    async def post(self, owner: str, name: str) -> None:
+        if self.request.body:
+            self.json_body(())  # no parameters: an empty body, or {}
+        server = await self.server(owner, name)
+        user = await self.owner_groups(owner)
+        if not self.may_stop(owner, name, user["groups"]):
+            raise ApiError(403, "forbidden", f"keeping {owner}/{name} running needs the permission to stop it (the servers scope on it)")
+        if not server.get("ready"):
+            raise ApiError(409, "not_running", f"workspace {owner}/{name} is not running; start it instead")
+        policy = self.settings_.culling
+        cull = verdict(policy, WorkspaceFacts.of(user, server, self.catalog))
+        started, last = server.get("started"), server.get("last_activity")
+        current = stop_time(policy, cull, started, last)
+        at = datetime.now(timezone.utc)
+        until = kept_alive_until(policy, cull, started, at)
+        if current is not None and until is not None and until <= current:
+            raise ApiError(409, "max_age", f"workspace {owner}/{name} reaches culling.max_age at {iso(until)}; a keep-alive cannot move that")
+        body = {"servers": {name: {"last_activity": iso(at)}}}
+        answer = await self.hub_call("POST", path("users", owner, "activity"), json_body=body)
+        if answer.status == 403:
+            raise ApiError(403, "forbidden", f"the hub refused to record activity for {owner} (keeping a workspace running also needs the users:activity scope on its owner)")
+        expect_ok(answer)
+        self.service.kept_alive(self.caller.get("name"), owner, name, until)
+        self.send(await self.workspace(owner, name))
+
+    def may_stop(self, owner: str, name: str, groups: list[str]) -> bool:
+        """What the hub asks of a stop: the servers scope on this server (or its owner, or a group of theirs)."""
+        scopes = set(self.caller.get("scopes", []))
+        wanted = {f"servers!server={owner}/{name}"}
+        # jupyterhub's check resolves every filter but group -> user; those are checked here
+        return bool(check_scopes(wanted, scopes)) or any(check_scopes({f"servers!group={g}"}, scopes) for g in groups)
 
 
 class ProgressHandler(APIHandler):
@@ -501,9 +559,12 @@ class ProfilesHandler(APIHandler):
 class InfoHandler(APIHandler):
     """Who the caller is and what this hub offers: what a client needs before it shows a form."""
 
-    def get(self) -> None:
+    async def get(self) -> None:
         settings = self.settings_
         caller = self.caller
+        budget = None  # a service has no budget
+        if caller.get("kind") == "user":
+            budget = user_budget(settings, self.catalog, await self.owner_model(caller["name"]))
         self.send({
             "caller": {
                 "name": caller.get("name"),
@@ -520,12 +581,23 @@ class InfoHandler(APIHandler):
                 "dry_run": settings.culling.dry_run,
                 "default_timeout": settings.culling.default_timeout,
             },
+            "budget": budget,
         })
 
 
 class NamespacesHandler(APIHandler):
     async def get(self) -> None:
         self.send({"backend": self.settings_.backend, "items": await self.service.namespaces_for(self.caller)})
+
+
+class MetricsHandler(APIHandler):
+    """The API's Prometheus metrics (keep-alives), for admins."""
+
+    def get(self) -> None:
+        if not self.caller.get("admin"):
+            raise ApiError(403, "forbidden", "the API's metrics are for admins")
+        self.set_header("Content-Type", self.service.metrics.content_type)
+        self.finish(self.service.metrics.text())
 
 
 class NotFoundHandler(APIHandler):

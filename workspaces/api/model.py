@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 from ..catalog import Catalog, ImageEntry, Profile
 from ..config import CullingPolicy
-from ..culling import WorkspaceFacts, effective_timeout, stop_time, verdict
+from ..culling import WorkspaceFacts, cull_warning, effective_timeout, stop_time, verdict
 from ..spec import WorkspaceSpec
 
 STATES = ("pending", "running", "stopping", "stopped", "failed")
@@ -45,7 +46,8 @@ def gpus_of(spec: dict[str, Any], catalog: Catalog) -> int:
 
 
 def workspace(
-    user: dict[str, Any], server: dict[str, Any], remembered: dict[str, Any], catalog: Catalog, policy: CullingPolicy
+    user: dict[str, Any], server: dict[str, Any], remembered: dict[str, Any], catalog: Catalog, policy: CullingPolicy,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """``user``: the owner's hub model (name and groups; the culling rules may match groups)."""
     owner = user["name"]
@@ -54,7 +56,9 @@ def workspace(
     spec = clean_spec(pending_update) if pending_update is not None else running
     state = state_of(server, remembered)
     cull = verdict(policy, WorkspaceFacts.of(user, {**server, "user_options": running}, catalog))
-    stops = stop_time(policy, cull, server.get("started"), server.get("last_activity")) if state == "running" else None
+    running_since = server.get("started"), server.get("last_activity")
+    stops = stop_time(policy, cull, *running_since) if state == "running" else None
+    warning = cull_warning(policy, cull, *running_since, now or datetime.now(timezone.utc)) if state == "running" else None
     return {
         "owner": owner,
         "name": server["name"],
@@ -71,6 +75,7 @@ def workspace(
         "last_activity": server.get("last_activity"),
         "idle_timeout": effective_timeout(policy, cull),
         "cull_at": stops.isoformat().replace("+00:00", "Z") if stops else None,
+        "cull_warning": warning.json() if warning else None,
     }
 
 
