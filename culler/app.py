@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from jupyterhub.services.auth import HubAuthenticated
@@ -29,6 +30,7 @@ from workspaces.lifetime import die_with_parent
 
 from .cull import Culler
 from .hub import HubClient
+from .signals import signal_for
 
 
 class _Authenticated(HubAuthenticated, web.RequestHandler):
@@ -78,6 +80,15 @@ class CullerApp(Application):
         help="Address of the metrics and decisions endpoint; beyond loopback only when the proxy runs elsewhere.",
     )
     api_url = Unicode(config=True, help="The hub API URL (default: $JUPYTERHUB_API_URL).")
+    gpu_leases = Unicode(
+        config=True,
+        help="""The local backend's GPU leases (which GPUs each workspace holds), read by the
+        GPU-idle signal. Default: $WORKSPACES_DATA_DIR/gpu-leases.json, else ./data/gpu-leases.json.""",
+    )
+
+    @default("gpu_leases")
+    def _gpu_leases(self) -> str:
+        return os.path.join(os.environ.get("WORKSPACES_DATA_DIR") or "data", "gpu-leases.json")
 
     @default("api_url")
     def _api_url(self) -> str:
@@ -85,7 +96,7 @@ class CullerApp(Application):
 
     aliases = {
         "config": "CullerApp.config_file", "api-url": "CullerApp.api_url",
-        "ip": "CullerApp.ip",
+        "ip": "CullerApp.ip", "gpu-leases": "CullerApp.gpu_leases",
     }
     flags = {"once": ({"CullerApp": {"once": True}}, "Run one pass and exit.")}
 
@@ -105,7 +116,8 @@ class CullerApp(Application):
             self.fail(["JUPYTERHUB_API_TOKEN is not set; the culler acts with its own hub token"])
         client = HubClient(self.api_url, token, connections=settings.culling.concurrency)
         self.store = store
-        return Culler(client, settings.culling, catalog=store.current())
+        signal = signal_for(settings, Path(self.gpu_leases)) if settings.culling.gpu_idle_rules else None
+        return Culler(client, settings.culling, catalog=store.current(), gpu_signal=signal)
 
     async def one_pass(self, culler: Culler) -> Any:
         culler.catalog = self.store.current()  # profiles may have been edited
@@ -126,6 +138,8 @@ class CullerApp(Application):
                     return await culler.run_pass()
                 finally:
                     await culler.client.close()
+                    if culler.gpu_watch:
+                        await culler.gpu_watch.close()
 
             try:
                 report = asyncio.run(once())

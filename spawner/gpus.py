@@ -8,11 +8,14 @@ dead after a hub restart).
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import shutil
 import subprocess
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 log = logging.getLogger("workspaces.gpus")
 
@@ -73,13 +76,45 @@ class GpuUnavailable(Exception):
         return self.total < self.requested
 
 
-class GpuAllocator:
-    """Exclusive GPU leases, keyed by an owner string (one per workspace)."""
+def write_leases(path: Path, leases: dict[str, list[int]], gpus: list[int] | None = None) -> None:
+    """``{"leases": {owner: [index, ...]}, "gpus": [index, ...]}``, replaced whole so a reader never sees half a file.
 
-    def __init__(self, indices: list[int]):
+    ``gpus``, the machine's, lets the API service say how many are free (workspaces.capacity).
+    """
+    partial = path.with_name(path.name + ".tmp")
+    partial.write_text(json.dumps({"leases": leases, "gpus": gpus or []}, sort_keys=True))
+    os.replace(partial, path)
+
+
+class GpuAllocator:
+    """Exclusive GPU leases, keyed by an owner string (one per workspace).
+
+    With a ``lease_file``, every change is written there: the culler, which
+    must not share the hub's memory, learns from it which GPUs each running
+    workspace holds (for the GPU-idle signal).
+    """
+
+    def __init__(self, indices: list[int], lease_file: Path | None = None):
         self.indices = sorted(indices)
         self._owner_of: dict[int, str] = {}
         self._lock = threading.Lock()
+        self.lease_file = lease_file
+        self._save()  # a new hub process starts with no lease; load_state claims them again
+
+    def leases(self) -> dict[str, list[int]]:
+        by_owner: dict[str, list[int]] = {}
+        for index, owner in sorted(self._owner_of.items()):
+            by_owner.setdefault(owner, []).append(index)
+        return by_owner
+
+    def _save(self) -> None:
+        if self.lease_file is None:
+            return
+        try:
+            write_leases(self.lease_file, self.leases(), self.indices)
+        except OSError as e:
+            # the leases themselves hold; only the GPU-idle signal goes blind
+            log.warning("Could not write the GPU leases to %s: %s", self.lease_file, e)
 
     @property
     def total(self) -> int:
@@ -103,6 +138,7 @@ class GpuAllocator:
             chosen = free[:count]
             for i in chosen:
                 self._owner_of[i] = owner
+            self._save()
             return chosen
 
     def claim(self, owner: str, indices: list[int]) -> list[int]:
@@ -115,11 +151,14 @@ class GpuAllocator:
                     conflicts.append(i)
                 else:
                     self._owner_of[i] = owner
+            self._save()
         return conflicts
 
     def release(self, owner: str) -> list[int]:
         with self._lock:
-            return self._release(owner)
+            released = self._release(owner)
+            self._save()
+            return released
 
     def _release(self, owner: str) -> list[int]:
         mine = [i for i, o in self._owner_of.items() if o == owner]

@@ -64,6 +64,11 @@ class DataDir:
         return self.path / "catalog-edits.yaml"
 
     @property
+    def gpu_leases(self) -> Path:
+        """Which GPUs each running local workspace holds: the spawner writes it, the culler reads it."""
+        return self.path / "gpu-leases.json"
+
+    @property
     def api_state(self) -> Path:
         """What the API service remembers about workspaces (creation times, pending specs, failures)."""
         return self.path / "api-state.json"

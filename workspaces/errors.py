@@ -112,7 +112,8 @@ def _message(error: Any, model: type[BaseModel]) -> str:
         return "is required"
     if kind == "extra_forbidden":
         parent = _model_at(model, error["loc"][:-1])
-        allowed = ", ".join(parent.model_fields) if parent else ""
+        # the names the file uses: "for" and "except" are aliases of for_ and except_
+        allowed = ", ".join(f.alias or name for name, f in parent.model_fields.items()) if parent else ""
         return f"unknown key; allowed keys: {allowed}" if allowed else "unknown key"
     if kind == "greater_than_equal":
         return f"must be >= {ctx['ge']}"
