@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .catalog import Catalog
-from .config import QuotaLimits, QuotaSettings
+from .config import QuotaLimits, QuotaSettings, WorkspacesConfig
 from .culling import WorkspaceFacts
 from .quantity import memory_bytes
 
@@ -89,6 +89,11 @@ def budget_for(quotas: QuotaSettings, user: str, groups: Iterable[str]) -> Budge
     """The user's limits, each with the entry it comes from."""
     groups = list(groups)
     return Budget(*(_limit(quotas, user, groups, kind) for kind in LIMITS))
+
+
+def sized_storage(settings: WorkspacesConfig) -> str | None:
+    """The size of a workspace that names none, where workspaces have sizes (Kubernetes); else None."""
+    return settings.storage.default_size if settings.backend == "kubernetes" else None
 
 
 def demand(options: dict[str, Any] | None, catalog: Catalog | None, default_storage: str | None) -> Demand:
@@ -171,3 +176,9 @@ def server_use(
         (demand(s.get("user_options"), catalog, default_storage), bool(s.get("ready") or s.get("pending")))
         for s in (servers or {}).values()  # the default server too: the hub starts it with the same spawner
     )
+
+
+def user_budget(settings: WorkspacesConfig, catalog: Catalog | None, user: dict[str, Any]) -> dict[str, Any]:
+    """A user's budget and use as the API shows them, from the hub's user model (stopped servers included)."""
+    budget = budget_for(settings.quotas, user["name"], user.get("groups") or [])
+    return describe(budget, server_use(user.get("servers") or {}, catalog, sized_storage(settings)))

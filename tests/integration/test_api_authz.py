@@ -129,6 +129,7 @@ OPERATIONS = [
     Operation("GET", "/profiles", "/profiles",                                   (401, 401, 403, 200, 200, 200, 200, 200)),
     Operation("GET", "/namespaces", "/namespaces",                               (401, 401, 403, 200, 200, 200, 200, 200)),
     Operation("GET", "/info", "/info",                                           (401, 401, 403, 200, 200, 200, 200, 200)),
+    Operation("GET", "/usage", "/usage",                                         (401, 401, 403, 403, 403, 403, 200, 200)),
 ]
 
 MATRIX = [

@@ -38,6 +38,7 @@ from ..quantity import memory_bytes
 from ..spec import SpecError, resolve_spec
 from . import dashboard
 from . import handlers as h
+from .capacity import ProfileCapacity
 from .errors import ApiError, not_found
 from .metrics import ApiMetrics
 from .hub import Hub, HubRefused, path
@@ -100,6 +101,7 @@ class WorkspacesService:
         self.catalog_store = store
         self.state = ApiState(data_dir / "api-state.json" if data_dir else None)
         self.edits_path = data_dir / "catalog-edits.yaml" if data_dir else None
+        self.capacity = ProfileCapacity(self, data_dir)
         self._followers: set[asyncio.Task] = set()
         self._servers_per_user = 1.0  # a running average, to size the hub pages the list asks for
         self._streams: dict[str, int] = {}  # open progress streams per caller

@@ -432,8 +432,8 @@ class KeepaliveHandler(APIHandler):
     """
 
     async def post(self, owner: str, name: str) -> None:
-        if self.request.body:
-            self.json_body(())  # no parameters: an empty body, or {}
+        if self.request.body.strip() not in (b"", b"{}"):
+            raise invalid("a keep-alive takes no parameters: send no body, or {}")
         server = await self.server(owner, name)
         user = await self.owner_groups(owner)
         if not self.may_stop(owner, name, user["groups"]):
@@ -548,11 +548,13 @@ class DeprecateHandler(CatalogHandler):
 
 
 class ProfilesHandler(APIHandler):
-    def get(self) -> None:
-        if self.catalog_admin:  # every profile, with the rules behind it
-            items = [profile_json(p, admin=True, policy=self.settings_.culling) for p in self.catalog.profiles]
-        else:
-            items = [profile_json(p) for p in self.catalog.profiles_for(self.caller_groups())]
+    async def get(self) -> None:
+        admin = self.catalog_admin  # every profile, with the rules behind it
+        profiles = self.catalog.profiles if admin else self.catalog.profiles_for(self.caller_groups())
+        capacity = await self.service.capacity.of(profiles)
+        items = [profile_json(p, admin=admin, policy=self.settings_.culling if admin else None) for p in profiles]
+        for item in items:
+            item["capacity"] = capacity[item["id"]].json()
         self.send({"items": items})
 
 
