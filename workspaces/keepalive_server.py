@@ -161,7 +161,9 @@ class Keepalive:
 
 
 class WarningHandler(APIHandler):
-    """GET: the coming stop (the JupyterLab extension asks with ?no_track_activity=1, which is not activity)."""
+    """GET: the coming stop. Asking is not activity: a JupyterLab left open asks every minute."""
+
+    _track_activity = False
 
     @web.authenticated
     def get(self) -> None:

@@ -1,0 +1,80 @@
+"""Warnings before a stop, and keep-alives, on a real hub with a real server and a short timeout.
+
+Idle workspaces stop themselves: jupyter-server stops once its own last
+activity is older than the timeout, at its once-a-minute check. A keep-alive
+must therefore move the server's own last activity (its /api/status says it),
+which is what these tests watch, rather than waiting out minutes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Iterator
+
+import pytest
+import requests
+
+from ..support.hub import Hub, wait_for
+
+pytestmark = pytest.mark.hub
+
+TIMEOUT_S = 120  # the extension reads the hub every 12 s (a tenth of it); nothing stops in the module's time
+
+
+def parse(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@pytest.fixture(scope="module")
+def ka_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    settings = {"culling": {"default_timeout": TIMEOUT_S, "startup_grace": 0, "warn_before": "1h"}}
+    h = Hub(tmp_path_factory.mktemp("keepalive"), settings=settings).start()
+    try:
+        h.start_workspace("ann", "kept", {"image": "lab"})
+        yield h
+    finally:
+        h.shutdown()
+
+
+def keepalive(hub: Hub, owner: str, name: str, token: str) -> requests.Response:
+    return hub.ws("POST", f"/workspaces/{owner}/{name}/keepalive", token=token)
+
+
+def own_last_activity(hub: Hub, name: str) -> datetime:
+    """The server's own idea of its last activity (its culling counts from it); /api/status is not activity."""
+    r = hub.get(f"/user/ann/{name}/api/status", token=hub.user_token("ann"))
+    assert r.status_code == 200, r.text
+    return parse(r.json()["last_activity"])
+
+
+def test_a_workspace_stopping_within_warn_before_carries_a_cull_warning(ka_hub: Hub):
+    ws = ka_hub.ws("GET", "/workspaces/ann/kept", token=ka_hub.user_token("ann")).json()
+    assert ws["cull_warning"]["reason"] == "idle"
+    assert ws["cull_warning"]["at"] == ws["cull_at"]
+    assert 0 <= ws["cull_warning"]["seconds_left"] <= TIMEOUT_S
+
+
+def test_a_keepalive_moves_the_stop_to_one_timeout_from_now_and_reaches_the_servers_own_culling(ka_hub: Hub):
+    before = ka_hub.ws("GET", "/workspaces/ann/kept", token=ka_hub.user_token("ann")).json()["cull_at"]
+    asked = datetime.now(timezone.utc)
+    r = keepalive(ka_hub, "ann", "kept", ka_hub.user_token("ann"))
+    assert r.status_code == 200, r.text
+    cull_at = parse(r.json()["cull_at"])
+    assert cull_at > parse(before)
+    assert abs((cull_at - asked).total_seconds() - TIMEOUT_S) < 5
+    # the server pulls it from the hub with its own token
+    wait_for(lambda: own_last_activity(ka_hub, "kept") >= asked - timedelta(seconds=1), 30, "the server to count the keep-alive")
+
+
+def test_a_keepalive_of_a_stopped_workspace_is_a_conflict(ka_hub: Hub):
+    token = ka_hub.user_token("ann")
+    # a named server the hub has a record of, never started (JupyterHub 6's PUT)
+    r = ka_hub.api("PUT", "/users/ann/servers/off", token=token, json={"user_options": {"image": "lab"}})
+    assert r.status_code == 201, r.text
+    r = keepalive(ka_hub, "ann", "off", token)
+    assert (r.status_code, r.json()["error"]["code"]) == (409, "not_running"), r.text
+
+
+def test_a_keepalive_takes_no_parameters(ka_hub: Hub):
+    r = ka_hub.ws("POST", "/workspaces/ann/kept/keepalive", token=ka_hub.user_token("ann"), json={"minutes": 60})
+    assert r.json() == {"error": {"code": "invalid_request", "message": "a keep-alive takes no parameters: send no body, or {}"}}
