@@ -170,6 +170,11 @@ else:
     c.LocalWorkspaceSpawner.workspaces_config = str(launch.config.path or "")
     c.LocalWorkspaceSpawner.workspaces_root = str(launch.data.workspaces)
     c.LocalWorkspaceSpawner.catalog_edits = str(launch.data.catalog_edits)
+    c.LocalWorkspaceSpawner.gpu_lease_file = str(launch.data.gpu_leases)
+    # GPUs detected now, not at the first form: the API's capacity figures read the lease file
+    from spawner.local import machine_gpus
+
+    machine_gpus(settings.local, launch.data.gpu_leases)
 c.Spawner.default_url = "/lab"
 
 # The hub's pages link to the dashboard (navigation and home page).
@@ -187,6 +192,8 @@ if culling.enabled:
             sys.executable, "-m", "culler",
             f"--config={launch.config.path or ''}",
             f"--ip={services_ip}",
+            # the local GPU-idle signal reads which GPUs each workspace holds here
+            f"--gpu-leases={launch.data.gpu_leases}",
         ],
         url=f"http://{services_host}:{culling.port}",
     )

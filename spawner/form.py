@@ -11,6 +11,7 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from workspaces.capacity import Capacity
 from workspaces.catalog import Catalog
 
 _TEMPLATES = Environment(
@@ -24,9 +25,14 @@ def render_options_form(
     groups: Iterable[str],
     backend: str,
     previous: Mapping[str, Any] | None = None,
+    capacity: Mapping[str, Capacity] | None = None,
     **extra: Any,
 ) -> str:
-    """The form for someone in ``groups``; ``previous`` is the last spec, preselected."""
+    """The form for someone in ``groups``; ``previous`` is the last spec, preselected.
+
+    ``capacity`` (profile id -> workspaces.capacity.Capacity) is shown on each
+    profile's card; one that can never start here is disabled, with the reason.
+    """
     groups = list(groups)
     previous = previous or {}
     images = [i for i in catalog.images if i.allows(groups) and not i.hidden]
@@ -38,13 +44,17 @@ def render_options_form(
     runnable = {i.id for i in images if i.unavailable_reason(backend) is None}
     image, profile = previous.get("image"), previous.get("profile")
     selected_image = image if isinstance(image, str) and image in runnable else None
-    selected_profile = profile if isinstance(profile, str) and profile in {p.id for p in profiles} else None
+    capacity = capacity or {}
+    startable = {p.id for p in profiles if p.id not in capacity or capacity[p.id].possible}
+    selected_profile = profile if isinstance(profile, str) and profile in startable else None
+    default_id = default_profile.id if default_profile and default_profile.id in startable else None
     return _TEMPLATES.get_template("options_form.html").render(
         # unavailable images are shown (greyed out, with the reason), hidden ones are not
         images=images,
         profiles=profiles,
         backend=backend,
         selected_image=selected_image or (default_image.id if default_image else None),
-        selected_profile=selected_profile or (default_profile.id if default_profile else None),
+        selected_profile=selected_profile or default_id,
+        capacity=capacity,
         **extra,
     )

@@ -31,7 +31,9 @@ from tornado import web
 from traitlets import Any as AnyTrait
 from traitlets import Int, List, Unicode, default
 
-from workspaces.config import WorkspacesConfig
+from workspaces.capacity import local_capacity
+from workspaces.catalog import Profile
+from workspaces.config import LocalSettings, WorkspacesConfig
 from workspaces.naming import workspace_name
 from workspaces.spec import ResolvedSpec
 
@@ -89,6 +91,20 @@ def startup_lines(settings: WorkspacesConfig) -> list[str]:
     ]
 
 
+def machine_gpus(local: LocalSettings, lease_file: Path) -> GpuAllocator:
+    """This machine's GPUs, detected once per hub process, their leases published in ``lease_file``.
+
+    The hub's config calls it at start: the API service reads from the file how
+    many GPUs are free (GET /profiles) before any workspace has started.
+    A machine without GPUs publishes none, so "this machine has 0" is known too.
+    """
+    global _allocator
+    if _allocator is None:
+        gpus = detect_gpus(local.nvidia_smi) if local.gpus == "auto" else []
+        _allocator = GpuAllocator([g.index for g in gpus], lease_file)
+    return _allocator
+
+
 class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
     """Workspaces as local jupyter server processes (the embedded default)."""
 
@@ -106,6 +122,19 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
     def _default_workspaces_root(self) -> str:
         data_dir = os.environ.get("WORKSPACES_DATA_DIR") or os.path.join(os.getcwd(), "data")
         return os.path.join(data_dir, "workspaces")
+
+    gpu_lease_file = Unicode(
+        config=True,
+        help="""Where the GPU leases are written for the culler's GPU-idle signal.
+
+        Default: $WORKSPACES_DATA_DIR/gpu-leases.json, else ./data/gpu-leases.json.
+        """,
+    )
+
+    @default("gpu_lease_file")
+    def _default_gpu_lease_file(self) -> str:
+        data_dir = os.environ.get("WORKSPACES_DATA_DIR") or os.path.join(os.getcwd(), "data")
+        return os.path.join(data_dir, "gpu-leases.json")
 
     gpu_request = Int(0, help="GPUs the current start asks for (from the spec).")
     gpu_indices = List(Int(), help="GPUs leased to the running server.")
@@ -157,20 +186,16 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         except UsersEnvError as e:
             raise WorkspaceSpawnFailed(f"Workspaces cannot start: {e}", reason="isolation", status_code=500) from None
 
-    def form_context(self) -> dict[str, Any]:
+    async def form_context(self, profiles: list[Profile]) -> dict[str, Any]:
         allocator = self.gpu_allocator
-        return {"gpus_total": allocator.total, "gpus_free": len(allocator.free())}
+        in_use = allocator.total - len(allocator.free())
+        return {"capacity": {p.id: local_capacity(p.gpu.count, allocator.total, in_use) for p in profiles}}
 
     # -- GPUs -------------------------------------------------------------------
 
     @property
     def gpu_allocator(self) -> GpuAllocator:
-        global _allocator
-        if _allocator is None:
-            local = self.workspaces_settings.settings.local
-            gpus = detect_gpus(local.nvidia_smi) if local.gpus == "auto" else []
-            _allocator = GpuAllocator([g.index for g in gpus])
-        return _allocator
+        return machine_gpus(self.workspaces_settings.settings.local, Path(self.gpu_lease_file))
 
     @property
     def lease_owner(self) -> str:

@@ -4,7 +4,7 @@ Pure functions of what the backends see, so the hub's form and the API
 service (separate processes) judge alike:
 
 - locally, the machine's GPU leases (:func:`local_capacity`), which the hub
-  publishes in a file of its data directory (:class:`LeaseFile`);
+  publishes in a file of its data directory (:func:`read_leases`);
 - on Kubernetes, the nodes and the pods scheduled on them
   (:func:`kube_capacity`): a node's allocatable resources less what its pods
   request, every pod counted, workspace or not, as the scheduler counts them;
@@ -20,8 +20,6 @@ all) disables a profile in the forms.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -86,35 +84,14 @@ def local_capacity(gpus: int, total: int | None, in_use: int) -> Capacity:
     return Capacity(READY, f"{_gpus(free)} free", free, total)
 
 
-@dataclass(frozen=True)
-class LeaseFile:
-    """The hub's GPU leases as the API service reads them: how many GPUs, which are leased.
-
-    It names no workspace and no owner: whoever reads it learns how busy the
-    machine is, never whose workspaces hold the GPUs. Written atomically,
-    readable by the hub's account only, like the rest of its data directory.
-    """
-
-    path: Path
-
-    def write(self, gpus: Iterable[int], leased: Iterable[int]) -> None:
-        body = json.dumps({"gpus": sorted(gpus), "leased": sorted(leased)})
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".gpu-leases-")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:  # mkstemp makes it 0600
-                f.write(body)
-            os.replace(tmp, self.path)
-        except BaseException:
-            os.unlink(tmp)
-            raise
-
-    def read(self) -> tuple[int | None, int]:
-        """(GPUs of the machine, GPUs leased); (None, 0) before the hub has looked for GPUs."""
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None, 0
-        return len(data.get("gpus", [])), len(data.get("leased", []))
+def read_leases(path: Path) -> tuple[int | None, int]:
+    """(GPUs of the machine, GPUs leased) from the hub's lease file (spawner.gpus.write_leases);
+    (None, 0) when the hub has not written it (yet)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return len(data["gpus"]), sum(len(held) for held in data["leases"].values())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None, 0
 
 
 # -- Kubernetes: nodes and pods --------------------------------------------------------

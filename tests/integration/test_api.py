@@ -69,6 +69,15 @@ def test_profiles_lists_what_the_caller_may_use(hub):
     assert profiles["small"]["memory"] == {"guarantee": "1Gi", "limit": "2Gi"}
 
 
+def test_profiles_say_whether_each_can_start_now_on_this_machine(hub):
+    # the session's hub sees no GPU (no nvidia-smi on PATH)
+    profiles = {p["id"]: p for p in hub.ws("GET", "/profiles", token=hub.user_token("uma")).json()["items"]}
+    assert profiles["small"]["capacity"] == {"state": "ready", "available": True, "message": "can start now",
+                                             "free": None, "total": None}
+    assert profiles["gpu-1"]["capacity"] == {"state": "never", "available": False,
+                                             "message": "needs 1 GPU(s), this machine has 0", "free": 0, "total": 0}
+
+
 def test_catalog_admins_see_every_profile_with_the_rules_behind_it(hub):
     profiles = {p["id"]: p for p in hub.ws("GET", "/profiles").json()["items"]}
     assert set(profiles) == {"small", "medium", "gpu-1", "big"}

@@ -34,7 +34,24 @@ def stop(hub: Hub, user: str, name: str) -> None:
 
 
 def test_form_shows_free_gpus(gpu_hub: Hub):
-    assert "1 of 1 GPU(s) free on this machine" in gpu_hub.spawn_form("leo", "x")
+    assert "1 GPU free" in gpu_hub.spawn_form("leo", "x")
+
+
+def gpu_capacity(hub: Hub, user: str) -> dict:
+    profiles = hub.ws("GET", "/profiles", token=hub.user_token(user)).json()["items"]
+    return next(p["capacity"] for p in profiles if p["id"] == "gpu-1")
+
+
+def test_the_api_says_how_many_gpus_are_free_from_the_hubs_leases(gpu_hub: Hub):
+    assert gpu_capacity(gpu_hub, "ria") == {"state": "ready", "available": True, "message": "1 GPU free", "free": 1, "total": 1}
+    gpu_hub.start_workspace("ria", "busy", {"image": "cuda", "profile": "gpu-1"})
+    try:
+        # another user learns that the GPU is taken, never by whom
+        assert gpu_capacity(gpu_hub, "sam") == {"state": "busy", "available": False,
+                                                "message": "no GPU free: 1 of 1 in use", "free": 0, "total": 1}
+    finally:
+        stop(gpu_hub, "ria", "busy")
+    assert gpu_capacity(gpu_hub, "sam")["free"] == 1
 
 
 def test_gpu_workspace_gets_its_gpu_and_a_cpu_workspace_sees_none(gpu_hub: Hub):
@@ -44,7 +61,7 @@ def test_gpu_workspace_gets_its_gpu_and_a_cpu_workspace_sees_none(gpu_hub: Hub):
         assert cuda_devices(gpu_hub, "leo", "train") == "0"
         assert gpu_hub.state("leo", "train")["gpus"] == [0]
         assert cuda_devices(gpu_hub, "leo", "notes") == ""
-        assert "0 of 1 GPU(s) free" in gpu_hub.spawn_form("leo", "x")
+        assert "no GPU free: 1 of 1 in use" in gpu_hub.spawn_form("leo", "x")
     finally:
         stop(gpu_hub, "leo", "notes")
         stop(gpu_hub, "leo", "train")

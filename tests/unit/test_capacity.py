@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import stat
-
 import pytest
 
+from spawner.gpus import GpuAllocator
+
 from workspaces.capacity import (
-    BUSY, NEVER, READY, SCALE_UP, UNKNOWN, Capacity, LeaseFile, Need, kube_capacity, local_capacity, over_quota,
-    pod_charges, quota_lines,
+    BUSY, NEVER, READY, SCALE_UP, UNKNOWN, Capacity, Need, kube_capacity, local_capacity, over_quota,
+    pod_charges, quota_lines, read_leases,
 )
 from workspaces.catalog import Profile
 
@@ -65,13 +64,16 @@ def test_capacity_json_is_machine_readable():
     assert Capacity(READY, "can start now").json()["free"] is None
 
 
-def test_the_lease_file_holds_counts_only_and_only_its_owner_reads_it(tmp_path):
-    leases = LeaseFile(tmp_path / "gpu-leases.json")
-    assert leases.read() == (None, 0)  # the hub has not looked for GPUs yet
-    leases.write([0, 1, 2, 3], [2])
-    assert leases.read() == (4, 1)
-    assert stat.S_IMODE(os.stat(leases.path).st_mode) == 0o600
-    assert set(leases.path.read_text()) <= set('{}[]"gpusleased:, 0123456789')
+def test_the_api_reads_free_gpus_from_the_hubs_lease_file(tmp_path):
+    path = tmp_path / "gpu-leases.json"
+    assert read_leases(path) == (None, 0)  # the hub has not looked for GPUs yet
+    allocator = GpuAllocator([0, 1, 2, 3], path)
+    allocator.allocate("ann/train", 2)
+    assert read_leases(path) == (4, 2)
+    allocator.release("ann/train")
+    assert read_leases(path) == (4, 0)
+    path.write_text("{not json")
+    assert read_leases(path) == (None, 0)
 
 
 # -- Kubernetes: nodes and pods -------------------------------------------------------------------

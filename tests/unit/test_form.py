@@ -4,6 +4,7 @@ import re
 
 from spawner.base import spec_from_form
 from spawner.form import render_options_form
+from workspaces.capacity import local_capacity
 from workspaces.catalog import Catalog, ImageEntry, Profile
 
 import pytest
@@ -65,10 +66,21 @@ def test_unavailable_images_are_disabled_with_the_reason():
     assert "Unavailable on the local backend: no local runtime" in html
 
 
-def test_profiles_show_their_size_and_gpu_availability():
-    html = render_options_form(CATALOG, [], "local", gpus_total=4, gpus_free=3)
+def test_profiles_show_their_size_and_whether_they_can_start_now():
+    html = render_options_form(CATALOG, [], "local", capacity={"g": local_capacity(1, 4, 1)})
     assert "1 CPU, 2 GiB" in html and "1 GPU" in html
-    assert "3 of 4 GPU(s) free on this machine" in html
+    assert "3 GPUs free" in html
+
+
+def test_a_profile_whose_gpus_are_all_in_use_says_so_and_stays_selectable():
+    html = render_options_form(CATALOG, [], "local", capacity={"g": local_capacity(1, 4, 4)})
+    assert "no GPU free: 4 of 4 in use" in html
+    assert not re.search(r'value="g"[^>]*\bdisabled\b', html)
+
+
+def test_the_namespaces_quotas_are_shown():
+    html = render_options_form(CATALOG, [], "kubernetes", quotas=["team-budget: pods 1 of 10 used"])
+    assert "Quota team-budget: pods 1 of 10 used" in html
 
 
 def test_every_input_has_a_label():
@@ -89,7 +101,7 @@ def test_bad_gpu_count_in_form_is_a_400():
 
 
 def test_gpu_profiles_the_machine_cannot_serve_are_disabled():
-    html = render_options_form(CATALOG, [], "local", gpus_total=0, gpus_free=0)
+    html = render_options_form(CATALOG, [], "local", capacity={"g": local_capacity(1, 0, 0)})
     assert re.search(r'value="g"[^>]*\bdisabled\b', html)
     assert "Unavailable: needs 1 GPU(s), this machine has 0" in html
     assert checked(html, "profile") == []  # the default cannot be preselected
