@@ -175,7 +175,7 @@ class WorkspaceSpawnerMixin(LoggingConfigurable):
             # dict.get: the user's spawner dict makes a spawner for a name it lacks
             other = dict.get(self.user.spawners, name)
             # a start that has not passed its own check yet will count this one when it does
-            running = bool(other and other.active and (other.pending != "spawn")  # SERIALISATION OFF)
+            running = bool(other and other.active and (other.pending != "spawn" or other.budget_checked))
             held.append((demand(other.user_options if running else record.user_options, catalog, default_storage), running))
         asked = demand(options, catalog, default_storage)
         budget = budget_for(settings.quotas, self.user.name, self.user_groups())
