@@ -10,11 +10,13 @@ service on its own.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,13 @@ import pytest
 import requests
 import yaml
 
-from ..support.fake_nvidia_smi import write_fake_nvidia_smi
+from culler.cull import GPU_IDLE, Culler
+from culler.hub import HubClient
+from culler.signal_nvidia_smi import NvidiaSmiSignal
+from workspaces.catalog import CatalogStore
+from workspaces.config import CullingPolicy, load_config
+
+from ..support.fake_nvidia_smi import set_utilization, write_fake_nvidia_smi
 from ..support.hub import Hub, wait_for
 from ..support.kernel import start_job
 
@@ -42,7 +50,7 @@ RULES = [
 @pytest.fixture(scope="module")
 def cull_hub(tmp_path_factory):
     root = tmp_path_factory.mktemp("cull")
-    fake = write_fake_nvidia_smi(root, 1)
+    fake = write_fake_nvidia_smi(root, 2)
     h = Hub(
         root,
         settings={
@@ -225,3 +233,52 @@ def test_the_hub_runs_the_culler_and_it_reports_what_it_did(tmp_path):
         assert 'workspaces_culler_culled_total{rule="default"} 1.0' in metrics.text
     finally:
         hub.shutdown()
+
+
+def gpu_idle_passes(hub: Hub, minutes: list[float]) -> list[dict[str, Any]]:
+    """Passes of one culler with a 30-minute gpu_idle rule, ``minutes`` apart from now: the
+    culler keeps its since-when times in memory, so the passes share one, and ``now`` is
+    given instead of waited for. It reads the fake nvidia-smi and the hub's lease file, and
+    stops through the hub API with the culler's token."""
+    rule = {"name": "gpu", "match": {"gpu": True}, "timeout": "2h", "gpu_idle": {"below_percent": 5, "for": "30m"}}
+    policy = CullingPolicy.model_validate({"startup_grace": 0, "default_timeout": "2h", "rules": [rule]})
+    catalog = CatalogStore(load_config(hub.config_file)).current()
+    signal = NvidiaSmiSignal(str(hub.config_dir.parent / "nvidia-smi"), hub.data_dir / "gpu-leases.json")
+    start = datetime.now(timezone.utc)
+
+    async def run() -> list[dict[str, Any]]:
+        client = HubClient(f"{hub.url}/hub/api", hub.culler_token)
+        culler = Culler(client, policy, catalog, gpu_signal=signal)
+        try:
+            decisions = []
+            for m in minutes:
+                await culler.run_pass(now=start + timedelta(minutes=m))
+                decisions.append({f"{d['user']}/{d['server']}": d for d in culler.decisions_json()})
+            return decisions
+        finally:
+            await client.close()
+
+    return asyncio.run(run())
+
+
+def test_a_busy_kernel_on_an_idle_gpu_is_stopped_through_the_hub_and_one_on_a_busy_gpu_kept(cull_hub: Hub):
+    fake = cull_hub.config_dir.parent / "nvidia-smi"
+    set_utilization(fake, {0: 50, 1: 50})
+    for user in ("kim", "lee"):
+        cull_hub.start_workspace(user, "train", {"image": "cuda", "profile": "gpu-1"})
+        start_job(cull_hub, user, "train", "import time; time.sleep(600)")
+    try:
+        [idle_gpu] = cull_hub.state("kim", "train")["gpus"]
+        [busy_gpu] = cull_hub.state("lee", "train")["gpus"]
+        set_utilization(fake, {idle_gpu: 0, busy_gpu: 50})
+
+        _, before, after = gpu_idle_passes(cull_hub, [0, 29, 30])
+        assert before["kim/train"]["action"] == "kept"
+        assert before["kim/train"]["gpu"] == "GPU at 0%, under 5% for 1740s of 1800s"
+        assert (after["kim/train"]["action"], after["kim/train"]["reason"]) == ("stopped", GPU_IDLE)
+        cull_hub.wait_stopped("kim", "train")
+        assert (after["lee/train"]["action"], after["lee/train"]["gpu"]) == ("kept", "GPU at 50% (at or above 5%)")
+        assert cull_hub.server("lee", "train")["ready"]
+    finally:
+        cleanup(cull_hub, "kim", "train")
+        cleanup(cull_hub, "lee", "train")
