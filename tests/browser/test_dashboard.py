@@ -24,6 +24,8 @@ from ..support.users_python import users_python
 pytestmark = [pytest.mark.hub, pytest.mark.browser]
 
 DASHBOARD = "/services/workspaces/"
+# budgets for the budget tests' people only: everyone else has none
+QUOTAS = {"users": {"bea": {"workspaces": 1, "gpus": 1}}, "groups": {"lab-team": {"workspaces": 3}}}
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +43,7 @@ def dash_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         "local": {"command": [users_python(), "-c", "import sys; sys.exit('this server cannot start')"]},
     })
     (root / "catalog.yaml").write_text(yaml.safe_dump(catalog))
-    hub = Hub(root, catalog=root / "catalog.yaml")
+    hub = Hub(root, catalog=root / "catalog.yaml", settings={"quotas": QUOTAS})
     try:
         yield hub.start()
     finally:
@@ -200,6 +202,17 @@ def test_a_forbidden_profile_is_refused_next_to_the_profile_and_nothing_is_creat
     expect(cy.locator("#ws-profile")).to_have_attribute("aria-invalid", "true")
     cy.screenshot(path=str(artifacts / "dashboard-form-error.png"), full_page=True)
     assert names(dash_hub, "cy") == []
+
+
+def test_a_profile_this_machine_can_never_serve_is_shown_unavailable_with_the_reason(dash_hub: Hub, people, artifacts: Path):
+    # the dashboard's hub sees no GPU
+    dee = people("dee")
+    dashboard(dee, dash_hub, "#/new")
+    card = dee.locator("#profile-gpu-1").locator("xpath=..")
+    expect(card.locator('[data-capacity="never"]')).to_have_text("Unavailable: needs 1 GPU(s), this machine has 0")
+    expect(dee.locator("#profile-gpu-1")).to_be_disabled()
+    expect(dee.locator("#ws-profile")).to_contain_text("can start now")  # the CPU profiles
+    dee.screenshot(path=str(artifacts / "dashboard-capacity-no-gpu.png"), full_page=True)
 
 
 def test_an_image_that_cannot_run_here_is_refused_next_to_the_image(dash_hub: Hub, people):
@@ -452,3 +465,45 @@ def test_the_hub_leads_to_the_dashboard(dash_hub: Hub, people):
     expect(kim.get_by_role("heading", name="My workspaces")).to_be_visible()
     kim.goto(f"{dash_hub.url}/hub/home")
     expect(kim.get_by_role("link", name="Open the Workspaces dashboard")).to_have_attribute("href", DASHBOARD)
+
+
+# -- budgets -------------------------------------------------------------------------------------
+
+
+def test_a_person_sees_their_budget_and_a_create_over_it_is_refused_and_leaves_nothing(dash_hub: Hub, people, artifacts: Path):
+    started(dash_hub, "bea", "bea-one")
+    bea = people("bea")
+    dashboard(bea, dash_hub)
+    budget = bea.get_by_label("Your budget")
+    expect(budget).to_contain_text("1 of 1 running workspace in use")
+    expect(budget).to_contain_text("0 of 1 GPU in use")
+    bea.screenshot(path=str(artifacts / "dashboard-budget.png"), full_page=True)
+    dashboard(bea, dash_hub, "#/new")
+    bea.get_by_label("Name").fill("bea-two")
+    bea.get_by_label("Quick Server").check()
+    bea.get_by_role("button", name="Create and start").click()
+    expect(bea.get_by_text("workspace budget (user bea): 1 of 1 running workspace in use, 1 more asked")).to_be_visible()
+    bea.screenshot(path=str(artifacts / "dashboard-budget-refused.png"), full_page=True)
+    dashboard(bea, dash_hub)
+    expect(row(bea, "bea-one")).to_be_visible()
+    expect(row(bea, "bea-two")).to_have_count(0)
+    assert names(dash_hub, "bea") == ["bea-one"]
+    assert dash_hub.ws("DELETE", "/workspaces/bea/bea-one", token=dash_hub.user_token("bea")).status_code in (202, 204)
+
+
+def test_an_admin_sees_use_per_user_and_per_group(dash_hub: Hub, people, artifacts: Path):
+    dash_hub.user_token("ned")
+    assert dash_hub.api("POST", "/groups/lab-team").status_code in (201, 409)
+    assert dash_hub.api("POST", "/groups/lab-team/users", json={"users": ["ned"]}).status_code == 200
+    started(dash_hub, "ned", "ned-one")
+    admin = people("admin")
+    dashboard(admin, dash_hub)
+    admin.get_by_role("link", name="Use and budgets").click()
+    ned = admin.locator('tr[data-user="ned"]')
+    expect(ned).to_contain_text("lab-team")
+    expect(ned).to_contain_text("1 of 3 running workspaces in use (group lab-team)")
+    team = admin.locator('tr[data-group="lab-team"]')
+    expect(team).to_contain_text("1 in use (each: 3)")
+    admin.screenshot(path=str(artifacts / "dashboard-usage.png"), full_page=True)
+    assert dash_hub.ws("DELETE", "/workspaces/ned/ned-one", token=dash_hub.user_token("ned")).status_code in (202, 204)
+

@@ -2,6 +2,7 @@
 // page works with back and forward and every view has a link.
 
 import { ApiError, getInfo } from "./api.js";
+import { renderUsage } from "./budget.js";
 import { renderCatalog } from "./catalog.js";
 import { h, replace } from "./dom.js";
 import { renderForm } from "./form.js";
@@ -18,6 +19,7 @@ const ROUTES = [
   [/^\/edit\/([^/]+)\/([^/]+)$/, "list", "Edit workspace", ({ signal, parts: [owner, name] }) => renderForm(main, { owner, name, signal })],
   [/^\/progress\/([^/]+)\/([^/]+)$/, "list", "Starting", ({ signal, parts: [owner, name] }) => renderProgress(main, { owner, name, signal })],
   [/^\/catalog$/, "catalog", "Image catalog", ({ signal }) => renderCatalog(main, { signal })],
+  [/^\/usage$/, "usage", "Use and budgets", ({ signal }) => renderUsage(main, { signal })],
 ];
 
 // The route the hash names, its path parts decoded once; null when none does,

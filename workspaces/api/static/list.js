@@ -2,6 +2,7 @@
 
 import { ApiError, BASE, api, getInfo, webUrl, ws } from "./api.js";
 import { announce, confirmDialog, duration, h, relative, replace, time } from "./dom.js";
+import { showBudget } from "./budget.js";
 
 export const STATIC = BASE.replace(/api\/v1\/$/, "static/");
 const BUSY = new Set(["pending", "stopping"]);
@@ -20,13 +21,14 @@ export async function renderList(main, { all = false, signal }) {
 
   const filters = all ? filterForm(images.items, profiles.items, () => refresh(true).catch(showError)) : null;
   const status = h("p", { class: "status", role: "status" });
+  const budget = all ? null : h("div", { class: "budget-box" }); // the person's own budget and use
   const table = h("div", { class: "table-wrap" });
   const more = h("button", { class: "secondary", hidden: true, onclick: () => load(next, true).catch(showError) }, "Load more");
   replace(main,
     h("div", { class: "title-row" },
       h("h1", {}, all ? "All workspaces" : "My workspaces"),
       h("a", { class: "button primary", href: "#/new" }, "New workspace")),
-    filters, status, table, more);
+    budget, filters, status, table, more);
 
   let next = null;
   let shown = [];
@@ -203,7 +205,7 @@ export async function renderList(main, { all = false, signal }) {
     clearTimeout(timer);
     if (signal.aborted) return;
     if (reset) lastJSON = "";
-    await load(null, false);
+    await Promise.all([load(null, false), budget && showBudget(budget, signal)]);
     if (signal.aborted) return; // left meanwhile: no more polling
     if (!status.classList.contains("error")) status.textContent = "";
     // poll quickly while something is on its way, slowly otherwise (activity, idle times)

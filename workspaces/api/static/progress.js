@@ -55,6 +55,8 @@ export async function renderProgress(main, { owner, name, signal }) {
       }, signal);
     } catch (e) {
       if (signal.aborted) return;
+      // gone while its create was answered: the start was refused and the API removed it (below)
+      if (creating && e instanceof ApiError && e.status === 404) break;
       if (!(e instanceof ApiError && e.status === 409)) throw e;
       // not starting: not yet (the hub is still taking the create), or any more
       if (inFlight) {
