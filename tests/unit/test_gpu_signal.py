@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from culler.app import CullerApp
 from culler.cull import GPU_IDLE, Culler
 from culler.signal_dcgm import DcgmSignal, exporter_series, readings_from_series
 from culler.signal_nvidia_smi import NvidiaSmiSignal, parse_utilization, read_leases
@@ -24,6 +25,7 @@ from workspaces.naming import object_name
 from ..support.dcgm_exporter import DcgmStandIn, Gpu, metrics_text
 from ..support.fake_nvidia_smi import set_utilization, write_fake_nvidia_smi
 from .test_culling_policy import CATALOG, NOW, FakeClient, server
+from .test_hub_config import hub_config, services
 
 LIMIT = {"below_percent": 5, "for": "30m"}
 POLICY = {
@@ -276,6 +278,18 @@ def test_the_local_backend_uses_nvidia_smi_and_the_lease_file(tmp_path: Path):
     config = WorkspacesConfig.model_validate({"local": {"nvidia_smi": "/opt/nvidia-smi"}, "culling": POLICY})
     signal = signal_for(config, tmp_path / "gpu-leases.json")
     assert isinstance(signal, NvidiaSmiSignal) and signal.nvidia_smi == "/opt/nvidia-smi"
+
+
+def test_the_hub_gives_the_spawner_and_the_culler_service_the_same_lease_file(tmp_path: Path, monkeypatch):
+    config = hub_config(tmp_path, monkeypatch, {"culling": POLICY})
+    lease_file = config.LocalWorkspaceSpawner.gpu_lease_file
+    command = services(config)["culler"]["command"]
+    assert f"--gpu-leases={lease_file}" in command
+    monkeypatch.setenv("JUPYTERHUB_API_TOKEN", "culler-token")
+    app = CullerApp()
+    app.parse_command_line(command[3:])  # after python -m culler
+    signal = app.build().gpu_watch.signal
+    assert isinstance(signal, NvidiaSmiSignal) and signal.leases == Path(lease_file)
 
 
 # -- Kubernetes: the DCGM exporter, directly or through Prometheus -------------------------------------
