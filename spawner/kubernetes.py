@@ -35,7 +35,9 @@ from kubespawner import KubeSpawner
 from kubespawner.objects import make_namespace
 from traitlets import Bool, Float, default
 
-from workspaces.catalog import Affinity, ImageEntry, ImageSecurity
+from workspaces.capacity import UNKNOWN, Capacity, Need, amount, kube_capacity, over_quota, pod_charges, quota_lines
+from workspaces.capacity_kube import namespace_quotas
+from workspaces.catalog import Affinity, ImageEntry, ImageSecurity, Profile
 from workspaces.spec import ResolvedSpec
 
 from . import egress, pod_security, tokens
@@ -45,7 +47,7 @@ from workspaces.naming import NAME_PREFIX, label_value, object_name, template_na
 from .pod_failures import PodFailure, claim_failure, pod_failure
 from .references import Namespace, Refused, check_volumes, pod_default_labels
 from .refusals import is_refusal, refusal
-from .reflectors import POD_LABELS, WorkspaceEventReflector, WorkspacePodReflector
+from .reflectors import POD_LABELS, NodeReflector, WorkspaceEventReflector, WorkspacePodReflector
 
 LABEL_PREFIX = "workspaces.jupyter.org"
 # API answers worth another try: the server is busy or briefly failing
@@ -186,13 +188,19 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         return (kind, None)
 
     async def _start_watching_pods(self, replace: bool = False) -> Any:
-        return await self._start_reflector(
+        pods = await self._start_reflector(
             kind="pods",
             reflector_class=WorkspacePodReflector,
             labels=POD_LABELS,
             omit_namespace=True,
             replace=replace,
         )
+        # with the hub's other watches, so the first form shown has the nodes already
+        await self._start_watching_nodes()
+        return pods
+
+    async def _start_watching_nodes(self) -> Any:
+        return await self._start_reflector(kind="nodes", reflector_class=NodeReflector)
 
     async def _start_watching_events(self, replace: bool = False) -> Any:
         return await self._start_reflector(
@@ -280,6 +288,7 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         """Check everything the spec refers to, then start; on any failure, remove the pod."""
         await self._choose_namespace()
         await self._check_references()
+        await self._check_quota()
         await self._limit_egress()
         await self._start_watching_pods()
         stale = self.pod_reflector.pods.get(f"{self.namespace}/{self.pod_name}")
@@ -578,6 +587,74 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         await self._api_call(
             lambda: self._unless_refused("network policy", write()), f"write NetworkPolicy {self.namespace}/{name}"
         )
+
+    # -- capacity: the form's hint, the namespace's quotas ----------------------------
+
+    async def form_context(self, profiles: list[Profile]) -> dict[str, Any]:
+        """Whether each profile fits a node now (workspaces.capacity), and the namespace's quotas."""
+        autoscaling = self.workspaces_settings.settings.kubernetes.autoscaling
+        view = await self._start_watching_nodes()
+        nodes = view.resources
+        try:
+            pods = await view.pods.get()
+        except ApiException as e:
+            self.log.warning("Cannot list the pods on the nodes, capacity is not known: %s", e.reason)
+            nodes = {}
+        if nodes:
+            capacity = {p.id: kube_capacity(Need.of(p), nodes.values(), pods, autoscaling) for p in profiles}
+        else:
+            capacity = {p.id: Capacity(UNKNOWN, "the cluster's capacity is not known") for p in profiles}
+        return {"capacity": capacity, "quotas": quota_lines(await self._form_quotas())}
+
+    async def _form_quotas(self) -> list[dict[str, Any]]:
+        """The quotas of the namespace a new workspace of this user goes to, where that is known
+        without asking (one namespace, or the user's from the template); never a reason not to show the form."""
+        settings = self.workspaces_settings.settings.kubernetes
+        if settings.kubeflow:
+            return []  # the namespace is chosen in the spec; the start checks its quotas
+        namespace = template_namespace(settings.namespace_template, self.user.name) if settings.namespace_template else settings.namespace
+        try:
+            return await namespace_quotas(self.api.api_client, namespace)
+        except ApiException as e:
+            if e.status != 404:  # a user's namespace not made yet has no quota
+                self.log.warning("Cannot read the ResourceQuotas of %s: %s", namespace, e.reason)
+            return []
+
+    async def _check_quota(self) -> None:
+        """Refuse (403) a start the namespace's ResourceQuotas cannot hold, before its claim or pod is made.
+
+        The API server would refuse the pod anyway, but only once the claim
+        exists; this check makes nothing, and says the quota's name and figures
+        as the API server does. What it does not model (scopes, priority
+        classes, object counts beyond pods and claims) is still the server's.
+        """
+        if self.resolved_spec is None:
+            return
+        quotas = await self._api_call(
+            partial(namespace_quotas, self.api.api_client, self.namespace), f"list ResourceQuotas in {self.namespace}"
+        )
+        if not quotas:
+            return
+        storage = None if await self._claim_exists() else amount(self.storage_capacity)
+        need = Need.of(self.resolved_spec.profile, self.resolved_spec.gpus)
+        charges = pod_charges(need, self.cpu_limit, self.mem_limit, storage)
+        message = over_quota(quotas, charges)
+        if message:
+            message = f"the namespace {self.namespace}'s quota cannot hold this workspace: {message}"
+            self.log.warning("Start of %s refused: %s", self._log_name, message)
+            raise WorkspaceSpawnFailed(message, reason="quota", status_code=403)
+
+    async def _claim_exists(self) -> bool:
+        try:
+            await self._api_call(
+                partial(self.api.read_namespaced_persistent_volume_claim, self.pvc_name, self.namespace),
+                f"read PersistentVolumeClaim {self.namespace}/{self.pvc_name}",
+            )
+        except ApiException as e:
+            if e.status == 404:
+                return False
+            raise
+        return True
 
     # -- what the spec refers to ---------------------------------------------------
 

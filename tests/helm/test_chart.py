@@ -237,7 +237,8 @@ def test_no_rule_has_a_wildcard(rendered, values):
 def test_with_one_namespace_only_the_watches_are_cluster_wide(rendered):
     objects = rendered["default"]
     assert grants(objects, "ClusterRole") == {("", "pods", "list"), ("", "pods", "watch"),
-                                              ("", "events", "list"), ("", "events", "watch")}
+                                              ("", "events", "list"), ("", "events", "watch"),
+                                              ("", "nodes", "list"), ("", "nodes", "watch")}
     [role] = of_kind(objects, "Role")
     assert role["metadata"]["namespace"] == NAMESPACE
     assert ("", "pods", "create") in rules_of(role)

@@ -107,7 +107,9 @@ def make_spawner(
     for name, value in traits.items():
         setattr(config.KubeWorkspaceSpawner, name, value)
     member_of = [SimpleNamespace(name=g) for g in groups]
-    owner = SimpleNamespace(name=user, id=1, url=f"/user/{user}/", server=Server(), escaped_name=user, groups=member_of)
+    owner = SimpleNamespace(name=user, id=1, url=f"/user/{user}/", server=Server(), escaped_name=user, groups=member_of,
+                            # no other server of the user: the budget check (spawner.base) counts none
+                            orm_user=SimpleNamespace(orm_spawners={}), spawners={})
     # the server's database row, as the hub would pass it (the name comes from there)
     row = SimpleNamespace(name=server, user_options={}, state=None, server=None)
     return KubeWorkspaceSpawner(

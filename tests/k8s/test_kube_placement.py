@@ -351,8 +351,8 @@ def watches_open(cluster, since: int) -> list[str]:
     return sorted(p for a, p in started.items() if a not in ended)
 
 
-def test_the_hub_holds_two_watches_however_many_profile_namespaces(kubeflow_config, cluster, kubeflow):
-    # per-namespace watches would be 24; the CPU nodes hold about 30 small workspaces
+def test_the_hub_holds_three_watches_however_many_profile_namespaces(kubeflow_config, cluster, kubeflow):
+    # per-namespace watches would be 24 (and nodes are one set); the CPU nodes hold about 30 small workspaces
     users = [unique("user") + "@example.com" for _ in range(12)]
     for user in users:
         kubeflow.profile("team", user)
@@ -362,13 +362,14 @@ def test_the_hub_holds_two_watches_however_many_profile_namespaces(kubeflow_conf
         spawners = await asyncio.gather(*(start(kubeflow_config, cluster, {"image": "lab"}, user=u, server="w") for u in users))
         # while they run; a watch being renewed (every 10 s) is briefly not open
         await asyncio.to_thread(
-            wait_until, lambda: watches_open(cluster, mark) == ["/api/v1/events", "/api/v1/pods"], 30, "two cluster-wide watches"
+            wait_until, lambda: watches_open(cluster, mark) == ["/api/v1/events", "/api/v1/nodes", "/api/v1/pods"], 30,
+            "three cluster-wide watches",
         )
         return {s.namespace for s in spawners}
 
     assert len(run(everywhere)) == 12
     watched = {p for m, p, q in cluster.requests(since=mark) if "watch=" in q.lower()}
-    assert watched == {"/api/v1/pods", "/api/v1/events"}
+    assert watched == {"/api/v1/pods", "/api/v1/events", "/api/v1/nodes"}
 
 
 def test_a_workspace_cannot_move_to_another_namespace(kubeflow_config, cluster, kubeflow):

@@ -1,17 +1,21 @@
 """A namespace's ResourceQuota or LimitRange that refuses a workspace gives the user the cluster's reason.
 
-What stays behind: the workspace's claim, when it was made before the pod was
-refused. It belongs to the workspace (its files, if it ever ran) and goes only
-with it; the next start reuses it. No pod is left.
+A quota is read before the start makes anything (spawner.kubernetes
+``_check_quota``): a start it cannot hold leaves no claim and no pod, and says
+the quota's name and figures as the API server would. A LimitRange is the API
+server's to judge, when the pod is made: the claim made before stays with the
+workspace (its files, if it ever ran) and goes only with it.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 from jupyterhub.spawner import SpawnException
 
 from ..support.cluster import wait_until
-from .kube import run, start
+from .kube import make_spawner, run, start
 
 SPEC = {"image": "lab", "profile": "small"}  # small: cpu limit 1, memory limit 2Gi
 
@@ -36,22 +40,41 @@ def test_a_quota_that_cannot_hold_the_pod_refuses_it_with_its_name_and_figures(c
     assert "limits.cpu=500m" in error.jupyterhub_message
 
 
-def test_a_refused_pod_leaves_no_pod_and_keeps_the_workspaces_claim(cluster, config_file, namespace):
+def test_a_start_the_quota_cannot_hold_is_refused_before_anything_is_made(cluster, config_file, namespace):
     quota(cluster, namespace, {"limits.cpu": "500m"})
-    refused_start(cluster, config_file)
-    assert cluster.items("pods", namespace) == []
-    assert [c["metadata"]["name"] for c in cluster.items("persistentvolumeclaims", namespace)] == ["ws-quinn--q"]
+    mark = cluster.audit_mark()
+    error = refused_start(cluster, config_file)
+    assert error.jupyterhub_message == (
+        f"the namespace {namespace}'s quota cannot hold this workspace: exceeded quota: team-budget, "
+        "requested: limits.cpu=1, used: limits.cpu=0, limited: limits.cpu=500m"
+    )
+    assert cluster.items("pods", namespace) == [] and cluster.items("persistentvolumeclaims", namespace) == []
+    made = [p for m, p, q in cluster.requests(since=mark) if m == "POST" and f"/namespaces/{namespace}/" in p]
+    assert made == []  # not even tried: the API server never had to refuse it
 
 
-def test_once_the_quota_allows_it_the_next_start_succeeds_with_the_same_claim(cluster, config_file, namespace):
+def test_once_the_quota_allows_it_the_next_start_succeeds(cluster, config_file, namespace):
     quota(cluster, namespace, {"limits.cpu": "500m"})
     refused_start(cluster, config_file)
-    [claim] = cluster.items("persistentvolumeclaims", namespace)
     cluster.admin.patch("resourcequotas", "team-budget", {"spec": {"hard": {"limits.cpu": "4"}}}, namespace)
     wait_until(lambda: cluster.admin.get("resourcequotas", "team-budget", namespace)["status"]["hard"]["limits.cpu"] == "4",
                30, "the raised quota")
     run(lambda: start(config_file, cluster, SPEC, user="quinn", server="q"))
-    assert [c["metadata"]["uid"] for c in cluster.items("persistentvolumeclaims", namespace)] == [claim["metadata"]["uid"]]
+    assert [p["status"]["phase"] for p in cluster.items("pods", namespace)] == ["Running"]
+
+
+def test_a_quota_counts_the_claim_only_when_the_start_makes_it(cluster, config_file, namespace):
+    # the first start makes the 10Gi claim; a quota on storage set after it does not refuse the next start
+    async def start_stop_start():
+        s = await start(config_file, cluster, SPEC, user="quinn", server="q")
+        await s.stop()
+        await asyncio.to_thread(quota, cluster, namespace, {"requests.storage": "10Gi"})
+        again = make_spawner(config_file, cluster, user="quinn", server="q")
+        again.apply_spec(SPEC)
+        await again.start()
+
+    run(start_stop_start)
+    assert len(cluster.items("persistentvolumeclaims", namespace)) == 1
 
 
 def test_a_quota_on_storage_refuses_the_claim_with_its_figures_and_makes_nothing(cluster, config_file, namespace):
