@@ -6,7 +6,9 @@ import os
 import signal
 
 import pytest
+from playwright.sync_api import expect
 
+from ..support.browser import log_in
 from ..support.fake_nvidia_smi import write_fake_nvidia_smi
 from ..support.hub import Hub, process_env, wait_for
 
@@ -52,6 +54,27 @@ def test_the_api_says_how_many_gpus_are_free_from_the_hubs_leases(gpu_hub: Hub):
     finally:
         stop(gpu_hub, "ria", "busy")
     assert gpu_capacity(gpu_hub, "sam")["free"] == 1
+
+
+@pytest.mark.browser
+def test_the_dashboards_form_shows_free_gpus_then_none(gpu_hub: Hub, browser, artifacts):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    try:
+        log_in(page, gpu_hub, "tia")
+        page.goto(f"{gpu_hub.url}/services/workspaces/#/new")
+        note = page.locator("#profile-gpu-1").locator("xpath=..").locator("[data-capacity]")
+        expect(note).to_have_text("1 GPU free")
+        page.screenshot(path=str(artifacts / "dashboard-capacity-gpu-free.png"), full_page=True)
+        gpu_hub.start_workspace("uli", "hog", {"image": "cuda", "profile": "gpu-1"})
+        try:
+            page.reload()
+            expect(note).to_have_text("no GPU free: 1 of 1 in use")
+            expect(page.locator("#profile-gpu-1")).to_be_enabled()  # busy, not impossible: it may free up
+            page.screenshot(path=str(artifacts / "dashboard-capacity-gpu-busy.png"), full_page=True)
+        finally:
+            stop(gpu_hub, "uli", "hog")
+    finally:
+        page.context.close()
 
 
 def test_gpu_workspace_gets_its_gpu_and_a_cpu_workspace_sees_none(gpu_hub: Hub):

@@ -51,7 +51,8 @@ export async function renderForm(main, { owner, name, query = new URLSearchParam
   const imageChoices = images.items.filter((i) => allowed(i, groups) || i.id === spec.image);
   const profileChoices = profiles.items.filter((p) => allowed(p, groups) || p.id === spec.profile);
   const defaultImage = imageChoices.find((i) => i.default && i.available) ?? imageChoices.find((i) => i.available);
-  const defaultProfile = profileChoices.find((p) => p.default) ?? profileChoices[0];
+  const startable = (p) => p.capacity?.state !== "never";
+  const defaultProfile = profileChoices.find((p) => p.default && startable(p)) ?? profileChoices.find(startable);
 
   const formError = h("div", { id: "form-error", class: "form-error", role: "alert", tabindex: -1, hidden: true });
   const nameInput = h("input", {
@@ -245,17 +246,27 @@ function imageCard(image, checked, offered) {
       offered ? null : h("p", { class: "muted" }, "Not offered to you.")));
 }
 
+// capacity (GET /profiles): whether it can start now; "never" is disabled, like the hub's own form
 function profileCard(profile, checked, offered) {
   const id = `profile-${profile.id}`;
-  return h("div", { class: `card${offered ? "" : " unavailable"}` },
-    h("input", { type: "radio", name: "profile", id, value: profile.id, checked, disabled: !offered && !checked,
+  const capacity = profile.capacity;
+  const usable = offered && capacity?.state !== "never";
+  return h("div", { class: `card${usable ? "" : " unavailable"}` },
+    h("input", { type: "radio", name: "profile", id, value: profile.id, checked, disabled: !usable && !checked,
       "aria-describedby": `${id}-about` }),
     h("label", { for: id }, h("span", { class: "card-title" }, profile.display_name),
       profile.gpus ? h("span", { class: "badges" }, h("span", { class: "badge gpu" }, `${profile.gpus} GPU`)) : null),
     h("div", { id: `${id}-about`, class: "card-body" },
       h("p", {}, profile.summary),
       profile.description ? h("p", { class: "muted" }, profile.description) : null,
+      capacityNote(capacity),
       offered ? null : h("p", { class: "muted" }, "Not offered to you.")));
+}
+
+function capacityNote(capacity) {
+  if (!capacity) return null;
+  if (capacity.state === "never") return h("p", { class: "muted", dataset: { capacity: "never" } }, `Unavailable: ${capacity.message}`);
+  return h("p", { class: capacity.available ? "muted" : "warning", dataset: { capacity: capacity.state } }, capacity.message);
 }
 
 // A choice asked for (a link, a saved spec) that is not on offer: kept, so that
