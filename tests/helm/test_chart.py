@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 from typing import Any
 
@@ -122,6 +123,15 @@ def test_values_under_workspaces_reach_workspaces_yaml(rendered):
     config = config_of(rendered["standalone"])
     assert config["culling"]["rules"] == [{"name": "gpu", "match": {"gpu": True}, "timeout": "30m"}]
     assert config["auth"]["admin_users"] == ["admin", "ops"]
+
+
+def test_budgets_under_workspaces_quotas_reach_workspaces_yaml(rendered):
+    assert "quotas" not in config_of(rendered["default"])  # none set: no limits
+    quotas = {"default": {"gpus": 1, "storage": "50Gi"}, "groups": {"ml": {"gpus": 4}}}
+    objects = render("--set-json", f"workspaces.quotas={json.dumps(quotas)}")
+    config = config_of(objects)
+    assert config["quotas"] == quotas
+    assert WorkspacesConfig.model_validate(config).quotas.groups["ml"].gpus == 4
 
 
 def test_sqlite_on_the_hubs_volume_by_default(rendered):

@@ -7,7 +7,7 @@ each caller must get. Callers: ``anonymous`` (no Authorization header),
 granted only the catalog scope through a role), ``admin`` (``hub.admin_token``,
 a service with admin scopes, catalog scope included) and ``hub-admin`` (the user
 ``admin`` of ``auth.admin_users``, with a token of their own). Anonymous and
-bad-token calls get 401; the culler 403; a user 403 on catalog writes and 404,
+bad-token calls get 401; the culler 403; a user 403 on catalog writes and on everyone's use (/usage), and 404,
 never 403, on another user's workspace (existence is not revealed); the curator
 writes the catalog and is otherwise a user; the owner and both admins succeed.
 Each (caller, operation) is one named case, and every refused call is also
