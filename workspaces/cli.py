@@ -2,7 +2,7 @@
 
 ``workspaces up`` starts the hub with the embedded default (local backend);
 ``workspaces config check FILE`` validates a configuration. The other commands
-(``login``, ``create``, ``list``, ``show``, ``start``, ``stop``, ``delete``,
+(``login``, ``create``, ``list``, ``show``, ``start``, ``stop``, ``keepalive``, ``delete``,
 ``images``, ``profiles``, ``namespaces``) talk to a running hub through the REST
 API with :mod:`workspaces.client`, as the user saved by ``workspaces login``.
 Errors are one line each on stderr, with a non-zero exit code (2 for usage
@@ -398,13 +398,23 @@ def cmd_list(args: argparse.Namespace, client: Client) -> int:
         return 0
     now = datetime.now(timezone.utc)
     _table(
-        ["OWNER", "NAME", "STATE", "IMAGE", "PROFILE", "GPUS", "NAMESPACE", "LAST-ACTIVITY"],
+        ["OWNER", "NAME", "STATE", "IMAGE", "PROFILE", "GPUS", "NAMESPACE", "LAST-ACTIVITY", "WARNING"],
         [
-            [w.owner, w.name, w.state, w.spec.image, w.spec.profile, w.gpus, w.namespace, _ago(w.last_activity, now)]
+            [w.owner, w.name, w.state, w.spec.image, w.spec.profile, w.gpus, w.namespace, _ago(w.last_activity, now),
+             _warning(w)]
             for w in found
         ],
     )
     return 0
+
+
+def _warning(ws: Workspace) -> str:
+    """A coming stop, in a few words: ``stops in 9m (idle)``; ``-`` for none."""
+    warning = ws.cull_warning
+    if warning is None:
+        return "-"
+    minutes, seconds = divmod(warning.seconds_left, 60)
+    return f"stops in {minutes}m{seconds:02d}s ({warning.reason})" if minutes < 60 else f"stops in {minutes // 60}h ({warning.reason})"
 
 
 def cmd_show(args: argparse.Namespace, client: Client) -> int:
@@ -429,6 +439,7 @@ def cmd_show(args: argparse.Namespace, client: Client) -> int:
         ("Created", _when(ws.created)),
         ("Started", _when(ws.started)),
         ("Last activity", _when(ws.last_activity)),
+        ("Stops at", _when(ws.cull_at) + (f" ({_warning(ws)})" if ws.cull_warning else "")),
     ]
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
@@ -456,6 +467,11 @@ def cmd_stop(args: argparse.Namespace, client: Client) -> int:
     if ws.state == "stopped":
         return _report(ws, args, f"Stopped {ws.owner}/{ws.name}")
     return _report(ws, args, f"Stopping {ws.owner}/{ws.name} ({ws.state})")
+
+
+def cmd_keepalive(args: argparse.Namespace, client: Client) -> int:
+    ws = client.keepalive_workspace(_owner(args, client), args.name)
+    return _report(ws, args, f"Kept {ws.owner}/{ws.name} running; it stops at {_when(ws.cull_at)} at the earliest")
 
 
 def cmd_delete(args: argparse.Namespace, client: Client) -> int:
@@ -708,6 +724,7 @@ def _add_api_commands(sub: Any) -> None:
     one_workspace("show", cmd_show, "show a workspace")
     waiting(one_workspace("start", cmd_start, "start a stopped workspace"))
     one_workspace("stop", cmd_stop, "stop a workspace (its storage is kept)")
+    one_workspace("keepalive", cmd_keepalive, "keep a running workspace running: it stops one idle timeout from now")
     delete = one_workspace("delete", cmd_delete, "delete a workspace and its storage")
     delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 

@@ -37,6 +37,7 @@ __all__ = [
     "APIError",
     "Client",
     "ClientError",
+    "CullWarning",
     "Deletion",
     "FieldError",
     "HubUnreachable",
@@ -231,6 +232,22 @@ class Spec:
 
 
 @dataclass(frozen=True)
+class CullWarning:
+    """A running workspace that stops within the hub's ``culling.warn_before``: at ``at``
+    (``reason`` ``idle``: :meth:`Client.keepalive_workspace` moves it; ``max_age``: nothing does)."""
+
+    at: datetime | None
+    seconds_left: int
+    reason: str
+
+    @classmethod
+    def from_json(cls, data: Any) -> CullWarning | None:
+        if not isinstance(data, Mapping):
+            return None
+        return cls(_datetime(data.get("at")), _int(data.get("seconds_left")), str(data.get("reason", "")))
+
+
+@dataclass(frozen=True)
 class Workspace:
     """A workspace: a JupyterHub named server with its spec.
 
@@ -253,6 +270,8 @@ class Workspace:
     created: datetime | None
     started: datetime | None
     last_activity: datetime | None
+    cull_at: datetime | None = None
+    cull_warning: CullWarning | None = None
     newly_created: bool = field(default=False, compare=False)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -272,6 +291,8 @@ class Workspace:
             created=_datetime(data.get("created")),
             started=_datetime(data.get("started")),
             last_activity=_datetime(data.get("last_activity")),
+            cull_at=_datetime(data.get("cull_at")),
+            cull_warning=CullWarning.from_json(data.get("cull_warning")),
             newly_created=newly_created,
             raw=dict(data),
         )
@@ -806,6 +827,12 @@ class Client:
     def stop_workspace(self, owner: str, name: str) -> Workspace:
         """Stop ``owner/name``; its storage and spec are kept."""
         return Workspace.from_json(self._body("POST", "/workspaces" + _path(owner, name, "stop")))
+
+    def keepalive_workspace(self, owner: str, name: str) -> Workspace:
+        """Keep ``owner/name`` running: it stops one idle timeout from now at the earliest, never
+        past the hub's max_age. Needs the permission to stop it; a stopped workspace is a
+        409 (``not_running``), and one max_age stops sooner is a 409 (``max_age``)."""
+        return Workspace.from_json(self._body("POST", "/workspaces" + _path(owner, name, "keepalive")))
 
     def delete_workspace(self, owner: str, name: str) -> Deletion:
         """Delete ``owner/name`` and its storage (stopping it first)."""

@@ -479,9 +479,36 @@ def test_list_prints_a_table(api, home, capsys, monkeypatch):
     api.on("GET", "/workspaces", (200, {}, {"items": [workspace_json("analysis")], "next": None}))
     assert cli.main(["list", "--owner", "alice"]) == 0
     header, row = capsys.readouterr().out.splitlines()
-    assert header.split() == ["OWNER", "NAME", "STATE", "IMAGE", "PROFILE", "GPUS", "NAMESPACE", "LAST-ACTIVITY"]
+    assert header.split() == ["OWNER", "NAME", "STATE", "IMAGE", "PROFILE", "GPUS", "NAMESPACE", "LAST-ACTIVITY", "WARNING"]
     assert row.split()[:7] == ["alice", "analysis", "running", "lab", "small", "0", "-"]
-    assert row.endswith(" ago")
+    assert row.split()[-2:] == ["ago", "-"]  # active a while ago; no stop coming
+
+
+def test_list_shows_a_coming_stop(api, home, capsys, monkeypatch):
+    monkeypatch.setenv("WORKSPACES_URL", api.url)
+    monkeypatch.setenv("WORKSPACES_TOKEN", "secret")
+    warning = {"at": "2025-10-20T11:05:00Z", "seconds_left": 545, "reason": "idle"}
+    api.on("GET", "/workspaces", (200, {}, {"items": [workspace_json("analysis", cull_warning=warning)], "next": None}))
+    assert cli.main(["list", "--owner", "alice"]) == 0
+    _, row = capsys.readouterr().out.splitlines()
+    assert row.endswith("stops in 9m05s (idle)")
+
+
+def test_keepalive_posts_to_the_workspace_and_reads_the_new_stop(api, client):
+    kept = workspace_json(cull_at="2025-10-20T12:00:00Z", cull_warning=None)
+    api.on("POST", "/workspaces/alice/ws/keepalive", (200, {}, kept))
+    ws = client.keepalive_workspace("alice", "ws")
+    assert (ws.cull_at, ws.cull_warning) == (datetime(2025, 10, 20, 12, 0, tzinfo=timezone.utc), None)
+    assert len(api.calls("POST", "/workspaces/alice/ws/keepalive")) == 1
+
+
+def test_keepalive_of_a_stopped_workspace_says_why(api, home, capsys, monkeypatch):
+    monkeypatch.setenv("WORKSPACES_URL", api.url)
+    monkeypatch.setenv("WORKSPACES_TOKEN", "secret")
+    refusal = {"error": {"code": "not_running", "message": "workspace alice/ws is not running; start it instead"}}
+    api.on("POST", "/workspaces/alice/ws/keepalive", (409, {}, refusal))
+    assert cli.main(["keepalive", "ws", "--owner", "alice"]) != 0
+    assert "workspace alice/ws is not running; start it instead" in capsys.readouterr().err
 
 
 def test_progress_without_a_terminal_is_one_line_per_change():
