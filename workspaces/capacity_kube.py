@@ -11,6 +11,7 @@ and :class:`Cached` bounds that to one per ``ttl`` seconds.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -42,15 +43,31 @@ async def namespace_quotas(api: ApiClient, namespace: str) -> list[dict[str, Any
 
 
 class Cached(Generic[T]):
-    """The last answer of ``read`` for ``ttl`` seconds: many forms shown at once cost one list."""
+    """The last answer of ``read`` for ``ttl`` seconds: many forms shown at once cost one list.
+
+    Requests that come while a read is under way wait for that read: a burst
+    of requests (anyone may ask for the form or GET /profiles) never becomes a
+    burst of lists of every pod of the cluster.
+    """
 
     def __init__(self, read: Callable[[], Awaitable[T]], ttl: float = 5.0):
         self.read, self.ttl = read, ttl
         self._value: T | None = None
         self._at = float("-inf")
+        self._reading: asyncio.Future[T] | None = None
 
     async def get(self) -> T:
-        if time.monotonic() - self._at >= self.ttl or self._value is None:
-            self._value = await self.read()
-            self._at = time.monotonic()
-        return self._value
+        if self._value is not None and time.monotonic() - self._at < self.ttl:
+            return self._value
+        if self._reading is None:
+            self._reading = asyncio.ensure_future(self._refresh())
+        reading = self._reading
+        return await asyncio.shield(reading)
+
+    async def _refresh(self) -> T:
+        try:
+            value = await self.read()
+            self._value, self._at = value, time.monotonic()
+            return value
+        finally:
+            self._reading = None
