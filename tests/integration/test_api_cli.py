@@ -96,7 +96,7 @@ def test_list_shows_the_workspace_in_a_table(env, created):
     result = run(env, "list", "--owner", USER)
     assert result.returncode == 0, result.stderr
     header, *rows = result.stdout.splitlines()
-    assert header.split() == ["OWNER", "NAME", "STATE", "IMAGE", "PROFILE", "GPUS", "NAMESPACE", "LAST-ACTIVITY"]
+    assert header.split() == ["OWNER", "NAME", "STATE", "IMAGE", "PROFILE", "GPUS", "NAMESPACE", "LAST-ACTIVITY", "WARNING"]
     [row] = [r.split() for r in rows if r.split()[1] == "cli-one"]
     assert row[0] == USER and row[3:7] == ["lab", "small", "0", "-"]
 
