@@ -30,7 +30,8 @@ GENERATED = {"cookie-secret", "proxy-token"}  # templates/secret.yaml
 TIMEOUT = 60  # for the controllers, the scheduler and the simulated kubelet on 2 busy cores
 
 # config/kubernetes/rbac.yaml's rules, in the parts helm/README.md ("RBAC") grants by mode
-WATCHES = {("", "pods", "list"), ("", "pods", "watch"), ("", "events", "list"), ("", "events", "watch")}
+WATCHES = {("", "pods", "list"), ("", "pods", "watch"), ("", "events", "list"), ("", "events", "watch"),
+           ("", "nodes", "list"), ("", "nodes", "watch")}  # nodes: the form's capacity hint
 WORKSPACE_OBJECTS = {
     ("", "pods", "create"), ("", "pods", "delete"),
     *(("", "persistentvolumeclaims", verb) for verb in ("get", "list", "create", "delete")),
@@ -38,6 +39,7 @@ WORKSPACE_OBJECTS = {
     ("kubeflow.org", "poddefaults", "list"),
     # the egress NetworkPolicy where workspaces run (never read)
     ("networking.k8s.io", "networkpolicies", "create"), ("networking.k8s.io", "networkpolicies", "update"),
+    ("", "resourcequotas", "list"),  # a start the quotas cannot hold is refused before anything is made
 }
 KUBEFLOW = {
     *(("", "services", verb) for verb in ("get", "create", "delete")),

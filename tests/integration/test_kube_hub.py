@@ -158,6 +158,16 @@ def test_a_start_the_cluster_cannot_schedule_fails_with_the_reason(kube_hub):
     assert claims(cluster, "lee") == ["lee/" + object_name("lee", "big")]
 
 
+def test_the_forms_say_before_a_start_what_the_cluster_can_hold(kube_hub):
+    hub, _ = kube_hub
+    # as above: gpu-1 does not tolerate the GPU node's taint, and the CPU nodes have no GPU
+    reason = "no node of this cluster has 1 nvidia.com/gpu"
+    capacity = {p["id"]: p["capacity"] for p in hub.ws("GET", "/profiles", token=hub.user_token("kim")).json()["items"]}
+    assert capacity["gpu-1"] == {"state": "never", "available": False, "message": reason, "free": 0, "total": 0}
+    assert capacity["small"]["state"] == "ready"
+    assert f"Unavailable: {reason}" in hub.spawn_form("kim", "x")
+
+
 def test_a_running_workspace_is_found_again_after_the_hub_is_killed(kube_hub):
     hub, cluster = kube_hub
     token = hub.user_token("max")
