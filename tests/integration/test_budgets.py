@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ..support.budgets import CPU, GPU, budget_hub, server_names
+from ..support.budgets import CPU, GPU, running_budget_hub, server_names
 from ..support.hub import WORKSPACES, Hub
 
 pytestmark = pytest.mark.hub
@@ -23,11 +23,7 @@ pytestmark = pytest.mark.hub
 
 @pytest.fixture(scope="module")
 def bhub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    h = budget_hub(tmp_path_factory.mktemp("budgets"))
-    try:
-        yield h.start()
-    finally:
-        h.shutdown()
+    yield from running_budget_hub(tmp_path_factory.mktemp("budgets"))
 
 
 def create(hub: Hub, user: str, name: str, spec: dict) -> dict:

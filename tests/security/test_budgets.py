@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ..support.budgets import CPU, GPU, budget_hub
+from ..support.budgets import CPU, GPU, running_budget_hub
 from ..support.hub import Hub, wait_for
 
 pytestmark = pytest.mark.hub
@@ -19,11 +19,7 @@ pytestmark = pytest.mark.hub
 
 @pytest.fixture(scope="module")
 def bhub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    h = budget_hub(tmp_path_factory.mktemp("budget-attacks"))
-    try:
-        yield h.start()
-    finally:
-        h.shutdown()
+    yield from running_budget_hub(tmp_path_factory.mktemp("budget-attacks"))
 
 
 def running(hub: Hub, user: str, name: str) -> bool:

@@ -8,6 +8,7 @@ not from a GPU being busy.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,15 @@ def budget_hub(root: Path) -> Hub:
     fake = write_fake_nvidia_smi(root, 8)
     settings: dict[str, Any] = {"local": {"gpus": "auto", "nvidia_smi": str(fake)}, "quotas": QUOTAS}
     return Hub(root / "hub", catalog=root / "catalog.yaml", settings=settings)
+
+
+def running_budget_hub(root: Path) -> Iterator[Hub]:
+    """The budget hub, started, and shut down when the generator closes: a module fixture's body."""
+    hub = budget_hub(root)
+    try:
+        yield hub.start()
+    finally:
+        hub.shutdown()
 
 
 def server_names(hub: Hub, user: str) -> list[str]:
