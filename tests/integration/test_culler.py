@@ -270,6 +270,8 @@ def test_a_busy_kernel_on_an_idle_gpu_is_stopped_through_the_hub_and_one_on_a_bu
     try:
         [idle_gpu] = cull_hub.state("kim", "train")["gpus"]
         [busy_gpu] = cull_hub.state("lee", "train")["gpus"]
+        # what the culler reads is the hub's alone to write
+        assert (os.stat(cull_hub.data_dir / "gpu-leases.json").st_mode & 0o777) == 0o600
         set_utilization(fake, {idle_gpu: 0, busy_gpu: 50})
 
         _, before, after = gpu_idle_passes(cull_hub, [0, 29, 30])
