@@ -264,8 +264,12 @@ def gpu_idle_passes(hub: Hub, minutes: list[float]) -> list[dict[str, Any]]:
 def test_a_busy_kernel_on_an_idle_gpu_is_stopped_through_the_hub_and_one_on_a_busy_gpu_kept(cull_hub: Hub):
     fake = cull_hub.config_dir.parent / "nvidia-smi"
     set_utilization(fake, {0: 50, 1: 50})
+    for user in ("kim", "lee"):  # both start at once
+        r = cull_hub.api("POST", f"/users/{user}/servers/train", token=cull_hub.user_token(user),
+                         json={"image": "cuda", "profile": "gpu-1"})
+        assert r.status_code in (201, 202), r.text
     for user in ("kim", "lee"):
-        cull_hub.start_workspace(user, "train", {"image": "cuda", "profile": "gpu-1"})
+        cull_hub.wait_ready(user, "train")
         start_job(cull_hub, user, "train", "import time; time.sleep(600)")
     try:
         [idle_gpu] = cull_hub.state("kim", "train")["gpus"]
