@@ -241,7 +241,7 @@ def kube_capacity(need: Need, nodes: Iterable[Mapping[str, Any]], pods: Iterable
             return Capacity(BUSY, f"needs {_gpus(need.gpus)}, only {free_gpus} of {total_gpus} free", free, total)
         return Capacity(BUSY, "no room now: the nodes that fit it are full", free, total)
     if not fitting:
-        return Capacity(NEVER, "no node of this cluster matches the profile's node selector, tolerations and affinity",
+        return Capacity(NEVER, "no schedulable node of this cluster matches the profile's node selector, tolerations and affinity",
                         free, total)
     lacking = next(r for r, v in wanted.items() if short.get(r, 0) < v)
     return Capacity(NEVER, f"no node of this cluster has {need.describe(lacking)}", free, total)

@@ -8,6 +8,7 @@ with four nvidia.com/gpu, tainted for GPU pods only.
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from ..support.cluster import wait_until
@@ -66,3 +67,27 @@ def test_the_form_shows_the_namespaces_quota(cluster, config_file, namespace):
                "the quota's usage")
     assert "Quota team-budget: pods 0 of 10 used" in form(config_file, cluster)
 
+
+
+def test_the_hubs_node_watch_follows_a_node_being_cordoned(cluster, config_file):
+    # one hub process: the form shown after the change reads the same watch. Its list is renewed
+    # only every 10 s (the watch's timeout), so a change seen within 4 s came through the watch.
+    def cordon(unschedulable: bool) -> None:
+        cluster.admin.patch("nodes", "gpu-1", {"spec": {"unschedulable": unschedulable}})
+
+    async def cordoned_while_watched() -> str:
+        s = make_spawner(config_file, cluster, user="cara")
+        assert "Unavailable" not in card(await s.render_options_form(), "gpu-big")
+        await asyncio.to_thread(cordon, True)
+        for _ in range(40):
+            html = await s.render_options_form()
+            if "Unavailable" in card(html, "gpu-big"):
+                break
+            await asyncio.sleep(0.1)
+        return card(html, "gpu-big")
+
+    try:
+        gpu_card = run(cordoned_while_watched)
+    finally:
+        cordon(False)
+    assert "Unavailable: no schedulable node of this cluster matches" in gpu_card

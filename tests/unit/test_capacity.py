@@ -125,7 +125,7 @@ def test_a_tainted_gpu_node_admits_only_a_profile_that_tolerates_it():
 
 def test_no_node_matching_the_selector_can_never_start():
     capacity = kube_capacity(gpu_need(), CPU_NODES, [])
-    assert capacity.message == "no node of this cluster matches the profile's node selector, tolerations and affinity"
+    assert capacity.message == "no schedulable node of this cluster matches the profile's node selector, tolerations and affinity"
 
 
 def test_a_cordoned_node_admits_nothing():
