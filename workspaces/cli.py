@@ -625,8 +625,9 @@ def cmd_profiles_list(args: argparse.Namespace, client: Client) -> int:
         _print_json({"items": [p.raw for p in profiles]})
         return 0
     _table(
-        ["ID", "DISPLAY-NAME", "SUMMARY", "GPUS", "MAX-GPUS", "DEFAULT"],
-        [[p.id, p.display_name, p.summary, p.gpus, p.max_gpus, "yes" if p.default else "no"] for p in profiles],
+        ["ID", "DISPLAY-NAME", "SUMMARY", "GPUS", "MAX-GPUS", "DEFAULT", "NOW"],
+        [[p.id, p.display_name, p.summary, p.gpus, p.max_gpus, "yes" if p.default else "no", p.capacity or "-"]
+         for p in profiles],
     )
     return 0
 

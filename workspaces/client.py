@@ -422,6 +422,8 @@ class Profile:
     gpus: int
     max_gpus: int
     default: bool
+    # whether it can start now ("3 GPUs free", "no GPU free: 4 of 4 in use"); "" from an older hub
+    capacity: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -436,6 +438,7 @@ class Profile:
             gpus=_int(data.get("gpus")),
             max_gpus=_int(data.get("max_gpus")),
             default=bool(data.get("default", False)),
+            capacity=str(capacity.get("message") or "") if isinstance(capacity := data.get("capacity"), dict) else "",
             raw=dict(data),
         )
 

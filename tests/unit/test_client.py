@@ -445,6 +445,17 @@ def test_commands_use_the_saved_login(api, home, capsys):
     assert api.calls("GET", "/profiles")[0]["headers"]["Authorization"] == "token saved"
 
 
+def test_profiles_list_says_whether_each_can_start_now(api, home, capsys):
+    capacity = {"state": "busy", "available": False, "message": "no GPU free: 4 of 4 in use", "free": 0, "total": 4}
+    api.on("GET", "/images", (200, {}, {"items": []}))
+    api.on("GET", "/profiles", (200, {}, {"items": [{"id": "gpu-1", "display_name": "One GPU", "gpus": 1, "capacity": capacity}]}))
+    cli.main(["login", api.url, "--token", "t"])
+    capsys.readouterr()
+    assert cli.main(["profiles", "list"]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split()[-1] == "NOW" and row.endswith("no GPU free: 4 of 4 in use")
+
+
 def test_without_a_login_the_error_says_to_log_in(home, capsys):
     assert cli.main(["list"]) == 1
     assert capsys.readouterr().err == (
