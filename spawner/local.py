@@ -31,6 +31,7 @@ from tornado import web
 from traitlets import Any as AnyTrait
 from traitlets import Int, List, Unicode, default
 
+import workspaces
 from workspaces.capacity import local_capacity
 from workspaces.catalog import Profile
 from workspaces.config import LocalSettings, WorkspacesConfig
@@ -42,6 +43,9 @@ from .base import WorkspaceSpawnerMixin, WorkspaceSpawnFailed
 from .gpus import GpuAllocator, GpuUnavailable, detect_gpus
 from .limits import LimitsPlan, WorkspaceCgroups, detect
 from .users_env import UsersEnvError, users_python
+
+# A Jupyter data folder with this package's JupyterLab extensions (labextensions/...).
+LAB_EXTENSIONS_ROOT = Path(workspaces.__file__).parent / "jupyter"
 
 # Folder names are escaped to [a-z0-9-]; cap them well below NAME_MAX (255).
 MAX_FOLDER_NAME = 200
@@ -352,6 +356,9 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         if self.resolved_spec is not None:
             env["WORKSPACE_IMAGE"] = self.resolved_spec.image.id
             env["WORKSPACE_PROFILE"] = self.resolved_spec.profile.id
+        # The keep-alive's JupyterLab extension, from this package's own copy: an
+        # editable install puts nothing in <prefix>/share/jupyter.
+        env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(LAB_EXTENSIONS_ROOT), env.get("JUPYTER_PATH", "")) if p)
         return env
 
     def user_env(self, env: dict[str, str]) -> dict[str, str]:

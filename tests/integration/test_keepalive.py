@@ -9,11 +9,14 @@ which is what these tests watch, rather than waiting out minutes.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Iterator
 
 import pytest
 import requests
+from playwright.sync_api import Browser, Page, expect
 
+from ..support.browser import log_in
 from ..support.hub import Hub, wait_for
 
 pytestmark = pytest.mark.hub
@@ -55,15 +58,18 @@ def test_a_workspace_stopping_within_warn_before_carries_a_cull_warning(ka_hub: 
 
 
 def test_a_keepalive_moves_the_stop_to_one_timeout_from_now_and_reaches_the_servers_own_culling(ka_hub: Hub):
+    # the server's own last activity (its start, at first) is in the past when the keep-alive comes
+    wait_for(lambda: datetime.now(timezone.utc) - own_last_activity(ka_hub, "kept") > timedelta(seconds=2), 10, "a moment without activity")
     before = ka_hub.ws("GET", "/workspaces/ann/kept", token=ka_hub.user_token("ann")).json()["cull_at"]
     asked = datetime.now(timezone.utc)
+    assert own_last_activity(ka_hub, "kept") < asked
     r = keepalive(ka_hub, "ann", "kept", ka_hub.user_token("ann"))
     assert r.status_code == 200, r.text
     cull_at = parse(r.json()["cull_at"])
     assert cull_at > parse(before)
     assert abs((cull_at - asked).total_seconds() - TIMEOUT_S) < 5
     # the server pulls it from the hub with its own token
-    wait_for(lambda: own_last_activity(ka_hub, "kept") >= asked - timedelta(seconds=1), 30, "the server to count the keep-alive")
+    wait_for(lambda: own_last_activity(ka_hub, "kept") >= asked, 30, "the server to count the keep-alive")
 
 
 def test_a_keepalive_of_a_stopped_workspace_is_a_conflict(ka_hub: Hub):
@@ -78,3 +84,54 @@ def test_a_keepalive_of_a_stopped_workspace_is_a_conflict(ka_hub: Hub):
 def test_a_keepalive_takes_no_parameters(ka_hub: Hub):
     r = ka_hub.ws("POST", "/workspaces/ann/kept/keepalive", token=ka_hub.user_token("ann"), json={"minutes": 60})
     assert r.json() == {"error": {"code": "invalid_request", "message": "a keep-alive takes no parameters: send no body, or {}"}}
+
+
+# -- in the browser: the dashboard's banner, and JupyterLab's notification ------------------------
+# (here rather than in tests/browser/: they need this module's hub with its short timeout)
+
+
+@pytest.fixture
+def ann(browser: Browser, ka_hub: Hub) -> Iterator[Page]:
+    ka_hub.user_token("ann")  # only users the hub knows may log in
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    log_in(page, ka_hub, "ann")
+    yield page
+    context.close()
+    assert not errors, f"script errors: {errors}"
+
+
+@pytest.mark.browser
+def test_the_dashboard_warns_of_the_stop_and_keep_running_moves_it(ka_hub: Hub, ann: Page, artifacts: Path):
+    before = ka_hub.ws("GET", "/workspaces/ann/kept", token=ka_hub.user_token("ann")).json()["cull_at"]
+    ann.goto(f"{ka_hub.url}/services/workspaces/")
+    banner = ann.locator('.cull-warning[data-workspace="ann/kept"]')
+    expect(banner).to_contain_text("kept is idle and stops at")
+    ann.screenshot(path=str(artifacts / "dashboard-cull-warning.png"), full_page=True)
+
+    banner.get_by_role("button", name="Keep ann/kept running").or_(banner.get_by_role("button", name="Keep kept running")).click()
+    expect(ann.locator("#announcer")).to_contain_text("kept keeps running")
+    after = ka_hub.ws("GET", "/workspaces/ann/kept", token=ka_hub.user_token("ann")).json()["cull_at"]
+    assert parse(after) > parse(before)
+    ann.screenshot(path=str(artifacts / "dashboard-keepalive.png"), full_page=True)
+
+
+@pytest.mark.browser
+def test_jupyterlab_notifies_of_the_stop_and_its_keep_running_action_reaches_the_server(ka_hub: Hub, ann: Page, artifacts: Path):
+    ann.goto(f"{ka_hub.url}/user/ann/kept/lab")
+    ann.wait_for_selector(".jp-Launcher", timeout=90_000)
+    keep = ann.get_by_role("button", name="Keep running")
+    expect(keep).to_be_visible(timeout=30_000)
+    expect(ann.get_by_text("This workspace is idle and stops at")).to_be_visible()
+    ann.screenshot(path=str(artifacts / "jupyterlab-cull-warning.png"))
+
+    asked = datetime.now(timezone.utc)
+    keep.click()
+    expect(ann.get_by_text("This workspace keeps running.")).to_be_visible()
+    assert own_last_activity(ka_hub, "kept") >= asked - timedelta(seconds=1)
+    # the server told the hub at once: the dashboard's stop moved too
+    cull_at = ka_hub.ws("GET", "/workspaces/ann/kept", token=ka_hub.user_token("ann")).json()["cull_at"]
+    assert parse(cull_at) >= asked + timedelta(seconds=TIMEOUT_S - 5)

@@ -3,6 +3,7 @@
 import { ApiError, BASE, api, getInfo, webUrl, ws } from "./api.js";
 import { announce, confirmDialog, duration, h, relative, replace, time } from "./dom.js";
 import { showBudget } from "./budget.js";
+import { showWarnings } from "./warnings.js";
 
 export const STATIC = BASE.replace(/api\/v1\/$/, "static/");
 const BUSY = new Set(["pending", "stopping"]);
@@ -22,13 +23,14 @@ export async function renderList(main, { all = false, signal }) {
   const filters = all ? filterForm(images.items, profiles.items, () => refresh(true).catch(showError)) : null;
   const status = h("p", { class: "status", role: "status" });
   const budget = all ? null : h("div", { class: "budget-box" }); // the person's own budget and use
+  const warnings = h("div", { class: "warnings" }); // workspaces that stop soon, with "Keep running"
   const table = h("div", { class: "table-wrap" });
   const more = h("button", { class: "secondary", hidden: true, onclick: () => load(next, true).catch(showError) }, "Load more");
   replace(main,
     h("div", { class: "title-row" },
       h("h1", {}, all ? "All workspaces" : "My workspaces"),
       h("a", { class: "button primary", href: "#/new" }, "New workspace")),
-    budget, filters, status, table, more);
+    budget, warnings, filters, status, table, more);
 
   let next = null;
   let shown = [];
@@ -64,6 +66,7 @@ export async function renderList(main, { all = false, signal }) {
 
   function draw() {
     const focused = table.contains(document.activeElement) ? document.activeElement : null;
+    showWarnings(warnings, shown, { all, guarded });
     if (!shown.length) {
       replace(table, h("p", { class: "empty" }, all ? "No workspaces match." : "You have no workspaces yet. ",
         all ? null : h("a", { href: "#/new" }, "Create one.")));
