@@ -25,7 +25,7 @@ from ..support.kubeflow_objects import profile
 
 pytestmark = pytest.mark.hub
 
-USERS = ("kim", "lee", "max", "ned", "oda", "pia")  # one per test: each owns a profile namespace named after them
+USERS = ("kim", "lee", "max", "ned", "oda", "pia", "quo")  # one per test: each owns a profile namespace named after them
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 
 
@@ -128,7 +128,16 @@ def test_the_api_lists_the_profile_namespaces_a_user_may_use(kube_hub):
     hub, _ = kube_hub
     r = hub.ws("GET", "/namespaces", token=hub.user_token("kim"))
     assert r.status_code == 200, r.text
-    assert r.json() == {"backend": "kubernetes", "items": [{"name": "kim", "role": "owner"}]}
+    assert r.json() == {"backend": "kubernetes", "items": [{"name": "kim", "role": "owner", "quotas": []}]}
+
+
+def test_the_api_shows_each_namespaces_quotas(kube_hub):
+    hub, cluster = kube_hub
+    cluster.admin.create("resourcequotas", {"metadata": {"name": "team-budget"}, "spec": {"hard": {"pods": "10"}}}, "quo")
+    wait_for(lambda: cluster.admin.get("resourcequotas", "team-budget", "quo").get("status", {}).get("used"), 30,
+             "the quota's usage")
+    r = hub.ws("GET", "/namespaces", token=hub.user_token("quo"))
+    assert r.json()["items"] == [{"name": "quo", "role": "owner", "quotas": ["team-budget: pods 0 of 10 used"]}]
 
 
 def test_the_api_shows_the_namespace_a_workspace_runs_in(kube_hub):
@@ -213,6 +222,9 @@ def test_the_dashboard_offers_storage_namespaces_and_data_volumes(kube_hub, brow
     hub.user_token("pia")
     cluster.admin.create("persistentvolumeclaims", {"metadata": {"name": "shared"}, "spec": {
         "accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "1Gi"}}}}, "pia")
+    cluster.admin.create("resourcequotas", {"metadata": {"name": "pia-budget"}, "spec": {"hard": {"pods": "5"}}}, "pia")
+    wait_for(lambda: cluster.admin.get("resourcequotas", "pia-budget", "pia").get("status", {}).get("used"), 30,
+             "the quota's usage")
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(30_000)
     try:
@@ -220,6 +232,7 @@ def test_the_dashboard_offers_storage_namespaces_and_data_volumes(kube_hub, brow
         log_in(page, hub, "pia")
         page.goto(f"{hub.url}/services/workspaces/#/new")
         expect(page.get_by_label("Namespace")).to_have_value("pia")
+        expect(page.locator("#ws-namespace-quota")).to_have_text("Quota pia-budget: pods 0 of 5 used")
         expect(page.locator("#ws-storage-hint")).to_have_text("Default 10Gi, at most 100Gi.")
         page.get_by_label("Name", exact=True).fill("data")
         page.get_by_label("Storage (GiB)").fill("500")

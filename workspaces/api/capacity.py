@@ -13,8 +13,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ..capacity import UNKNOWN, Capacity, Need, kube_capacity, local_capacity, read_leases
-from ..capacity_kube import Cached, list_nodes, scheduled_pods
+from kubernetes_asyncio.client import ApiException
+
+from ..capacity import UNKNOWN, Capacity, Need, kube_capacity, local_capacity, quota_lines, read_leases
+from ..capacity_kube import Cached, list_nodes, namespace_quotas, scheduled_pods
 from ..catalog import Profile
 from .errors import ApiError
 
@@ -39,3 +41,20 @@ class ProfileCapacity:
             return {p.id: kube_capacity(Need.of(p), nodes, pods, settings.kubernetes.autoscaling) for p in profiles}
         total, in_use = read_leases(self.leases) if self.leases else (None, 0)
         return {p.id: local_capacity(p.gpu.count, total, in_use) for p in profiles}
+
+    async def quotas(self, namespaces: Iterable[str]) -> dict[str, list[str]]:
+        """The ResourceQuotas of namespaces the caller may use, a line each ("team-budget: pods 1 of 10 used");
+        a namespace not made yet has none. Empty when the cluster does not answer: the list still counts."""
+        found: dict[str, list[str]] = {}
+        try:
+            async with self.service.cluster("read ResourceQuotas") as client:
+                for namespace in namespaces:
+                    try:
+                        found[namespace] = quota_lines(await namespace_quotas(client, namespace))
+                    except ApiException as e:
+                        if e.status != 404:
+                            raise
+                        found[namespace] = []
+        except ApiError:
+            return {}
+        return found

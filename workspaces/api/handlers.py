@@ -589,7 +589,12 @@ class InfoHandler(APIHandler):
 
 class NamespacesHandler(APIHandler):
     async def get(self) -> None:
-        self.send({"backend": self.settings_.backend, "items": await self.service.namespaces_for(self.caller)})
+        items = await self.service.namespaces_for(self.caller)
+        quotas = await self.service.capacity.quotas(i["name"] for i in items) if items else {}
+        for item in items:
+            if item["name"] in quotas:
+                item["quotas"] = quotas[item["name"]]
+        self.send({"backend": self.settings_.backend, "items": items})
 
 
 class MetricsHandler(APIHandler):

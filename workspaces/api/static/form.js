@@ -108,7 +108,17 @@ export async function renderForm(main, { owner, name, query = new URLSearchParam
         namespaces.items.map((n) => h("option", { value: n.name, selected: n.name === spec.namespace }, `${n.name} (${n.role})`)),
         spec.namespace && !namespaces.items.some((n) => n.name === spec.namespace)
           ? h("option", { value: spec.namespace, selected: true }, `${spec.namespace} (not offered to you)`) : null);
-      kubeFields.push(h("div", { class: "field" }, h("label", { for: "ws-namespace" }, "Namespace"), namespaceSelect));
+      // the chosen namespace's ResourceQuotas: a start they cannot hold is refused
+      const quotaHint = h("p", { class: "hint", id: "ws-namespace-quota" });
+      const showQuotas = () => {
+        const chosen = namespaces.items.find((n) => n.name === namespaceSelect.value);
+        quotaHint.textContent = (chosen?.quotas ?? []).map((q) => `Quota ${q}`).join("; ");
+        quotaHint.hidden = !quotaHint.textContent;
+      };
+      namespaceSelect.setAttribute("aria-describedby", "ws-namespace-quota");
+      namespaceSelect.addEventListener("change", showQuotas);
+      showQuotas();
+      kubeFields.push(h("div", { class: "field" }, h("label", { for: "ws-namespace" }, "Namespace"), namespaceSelect, quotaHint));
     }
     volumes = volumeList(spec.volumes ?? []);
     kubeFields.push(volumes.element);
