@@ -117,3 +117,15 @@ def test_object_names_are_dns_labels_and_never_collide():
         name = object_name(user, server)
         assert is_dns_label(name), name
         assert names.setdefault(name, (user, server)) == (user, server), f"{name} shared"
+
+
+def test_the_server_in_the_pod_loads_the_keepalive_extension_where_the_image_has_it(tmp_path):
+    # a stock image without this package logs the missing extension and runs as before
+    path = write_config(tmp_path)
+    config = yaml.safe_load(path.read_text())
+    config["culling"] = {"default_timeout": "2h", "warn_before": "10m"}
+    path.write_text(yaml.safe_dump(config))
+    pod, _ = manifests(path, {"image": "lab", "profile": "small"})
+    args = next(c for c in pod["spec"]["containers"] if c["name"] == "notebook")["args"]
+    assert '--ServerApp.jpserver_extensions={"workspaces.keepalive_server": True}' in args
+    assert "--WorkspacesKeepalive.warn_before=600" in args
