@@ -597,8 +597,8 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         nodes = view.resources
         try:
             pods = await view.pods.get()
-        except ApiException as e:
-            self.log.warning("Cannot list the pods on the nodes, capacity is not known: %s", e.reason)
+        except Exception as e:  # a hint is never a reason not to show the form
+            self.log.warning("Cannot list the pods on the nodes, capacity is not known: %s", e)
             nodes = {}
         if nodes:
             capacity = {p.id: kube_capacity(Need.of(p), nodes.values(), pods, autoscaling) for p in profiles}
@@ -615,9 +615,9 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         namespace = template_namespace(settings.namespace_template, self.user.name) if settings.namespace_template else settings.namespace
         try:
             return await namespace_quotas(self.api.api_client, namespace)
-        except ApiException as e:
-            if e.status != 404:  # a user's namespace not made yet has no quota
-                self.log.warning("Cannot read the ResourceQuotas of %s: %s", namespace, e.reason)
+        except Exception as e:
+            if getattr(e, "status", None) != 404:  # a user's namespace not made yet has no quota
+                self.log.warning("Cannot read the ResourceQuotas of %s: %s", namespace, e)
             return []
 
     async def _check_quota(self) -> None:
@@ -630,9 +630,16 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         """
         if self.resolved_spec is None:
             return
-        quotas = await self._api_call(
-            partial(namespace_quotas, self.api.api_client, self.namespace), f"list ResourceQuotas in {self.namespace}"
-        )
+        try:
+            quotas = await self._api_call(
+                partial(namespace_quotas, self.api.api_client, self.namespace), f"list ResourceQuotas in {self.namespace}"
+            )
+        except ApiException as e:
+            if e.status != 403:
+                raise
+            # RBAC from before this check: the API server still holds the quota, once the claim is made
+            self.log.warning("Cannot read the ResourceQuotas of %s (RBAC: resourcequotas list): %s", self.namespace, e.reason)
+            return
         if not quotas:
             return
         storage = None if await self._claim_exists() else amount(self.storage_capacity)

@@ -21,6 +21,7 @@ from functools import partial
 from typing import Any
 
 from kubernetes_asyncio import watch
+from kubernetes_asyncio.client import ApiException
 from kubespawner.reflector import ResourceReflector
 from kubespawner.spawner import EventReflector, PodReflector
 from traitlets import Float, Unicode
@@ -108,14 +109,15 @@ class NodeReflector(ResourceReflector):
     async def _list_and_update(self, resource_version: str | None = None) -> str | None:
         try:
             response = await self.api.list_node(_preload_content=False, _request_timeout=self.request_timeout)
+            if not 200 <= response.status <= 299:
+                raise ApiException(status=response.status, reason=response.reason)
             listed = json.loads(await response.read())
+            self.resources = {node["metadata"]["name"]: node for node in listed["items"]}
         except asyncio.CancelledError:
             raise
         except Exception as e:  # the last view stays, as with the pod watch
             self.log.warning("Cannot list the cluster's nodes: %s", e)
             listed = None
-        else:
-            self.resources = {node["metadata"]["name"]: node for node in listed["items"]}
         if not self.first_load_future.done():
             self.first_load_future.set_result(None)
         return listed["metadata"]["resourceVersion"] if listed else None

@@ -17,7 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
-from kubernetes_asyncio.client import ApiClient, CoreV1Api
+from kubernetes_asyncio.client import ApiClient, ApiException, CoreV1Api
 
 # pods that hold resources: scheduled, not finished
 SCHEDULED = "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed"
@@ -27,6 +27,9 @@ T = TypeVar("T")
 
 async def _items(response: Any) -> list[dict[str, Any]]:
     # the raw JSON: the client's models would cost more than the figures for a large list
+    # (and the client leaves the status to whoever asks for it so)
+    if not 200 <= response.status <= 299:
+        raise ApiException(status=response.status, reason=response.reason)
     return json.loads(await response.read())["items"]
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import re
 
+import yaml
+
 from ..support.cluster import wait_until
-from ..support.cluster_fixture import GPUS
+from ..support.cluster_fixture import GPUS, RBAC
 from .kube import hardened_pod, make_spawner, run, write_config
 
 TOLERATE_GPUS = [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
@@ -91,3 +93,21 @@ def test_the_hubs_node_watch_follows_a_node_being_cordoned(cluster, config_file)
     finally:
         cordon(False)
     assert "Unavailable: no schedulable node of this cluster matches" in gpu_card
+
+
+def test_a_hub_whose_rbac_predates_capacity_still_shows_its_form_and_starts(cluster, config_file, namespace):
+    # the rules of config/kubernetes/rbac.yaml without nodes and resourcequotas: a chart not upgraded yet
+    [role] = [d for d in yaml.safe_load_all(RBAC.read_text()) if d["kind"] == "ClusterRole"]
+    older = [r for r in role["rules"] if not {"nodes", "resourcequotas"} & set(r["resources"])]
+    hub = cluster.service_account(namespace, "older-hub", cluster_rules=older)
+
+    async def form_then_start() -> str:
+        s = make_spawner(config_file, hub, user="cara")
+        html = await s.render_options_form()
+        s.apply_spec({"image": "lab", "profile": "small"})
+        await s.start()
+        return html
+
+    html = run(form_then_start)
+    assert "the cluster&#39;s capacity is not known" in card(html, "small")
+    assert [p["status"]["phase"] for p in cluster.items("pods", namespace)] == ["Running"]
