@@ -73,8 +73,8 @@ EXAMPLES = (40, 25)
 FEW = (10, 5)  # a user's catalog writes: refused before the body is read (and fuzzed again as the admin)
 NO_INPUTS = (3, 0)  # operations without parameters or body: nothing to vary
 ADMIN_OPERATIONS = ("addImage", "updateImage", "deprecateImage", "removeImage")
-# Run order: progress while w1 still runs, removals last, so the others meet what exists.
-ORDER = {"workspaceProgress": 0, "deleteWorkspace": 2, "removeImage": 2}  # the rest: 1, in the document's order
+# Run order: progress and keep-alive while w1 still runs, removals last, so the others meet what exists.
+ORDER = {"workspaceProgress": 0, "keepWorkspaceAlive": 0, "deleteWorkspace": 2, "removeImage": 2}  # the rest: 1, in the document's order
 
 # Which checks decide which test.
 BUCKETS = {
