@@ -22,6 +22,7 @@ from ..support.hub import Hub, wait_for
 pytestmark = pytest.mark.hub
 
 TIMEOUT_S = 120  # the extension reads the hub every 12 s (a tenth of it); nothing stops in the module's time
+QUICK_S = 20  # cal's: it would stop at its server's first check, a minute after its start
 
 
 def parse(value: str) -> datetime:
@@ -30,10 +31,15 @@ def parse(value: str) -> datetime:
 
 @pytest.fixture(scope="module")
 def ka_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    settings = {"culling": {"default_timeout": TIMEOUT_S, "startup_grace": 0, "warn_before": "1h"}}
+    rules = [{"match": {"user": "cal"}, "timeout": QUICK_S}]
+    settings = {"culling": {"default_timeout": TIMEOUT_S, "startup_grace": 0, "warn_before": "1h", "rules": rules}}
     h = Hub(tmp_path_factory.mktemp("keepalive"), settings=settings).start()
     try:
+        # cal's server counts its first minute while the other tests run (the last test watches it)
+        r = h.api("POST", "/users/cal/servers/quick", token=h.user_token("cal"), json={"image": "lab"})
+        assert r.status_code in (201, 202), r.text
         h.start_workspace("ann", "kept", {"image": "lab"})
+        h.wait_ready("cal", "quick")
         yield h
     finally:
         h.shutdown()
@@ -43,11 +49,15 @@ def keepalive(hub: Hub, owner: str, name: str, token: str) -> requests.Response:
     return hub.ws("POST", f"/workspaces/{owner}/{name}/keepalive", token=token)
 
 
-def own_last_activity(hub: Hub, name: str) -> datetime:
-    """The server's own idea of its last activity (its culling counts from it); /api/status is not activity."""
-    r = hub.get(f"/user/ann/{name}/api/status", token=hub.user_token("ann"))
+def own_status(hub: Hub, name: str, user: str = "ann") -> dict[str, str]:
+    """The server's own start and idea of its last activity (its culling counts from it); asking is not activity."""
+    r = hub.get(f"/user/{user}/{name}/api/status", token=hub.user_token(user))
     assert r.status_code == 200, r.text
-    return parse(r.json()["last_activity"])
+    return r.json()
+
+
+def own_last_activity(hub: Hub, name: str) -> datetime:
+    return parse(own_status(hub, name)["last_activity"])
 
 
 def test_a_workspace_stopping_within_warn_before_carries_a_cull_warning(ka_hub: Hub):
@@ -135,3 +145,21 @@ def test_jupyterlab_notifies_of_the_stop_and_its_keep_running_action_reaches_the
     # the server told the hub at once: the dashboard's stop moved too
     cull_at = ka_hub.ws("GET", "/workspaces/ann/kept", token=ka_hub.user_token("ann")).json()["cull_at"]
     assert parse(cull_at) >= asked + timedelta(seconds=TIMEOUT_S - 5)
+
+
+def test_a_kept_server_outlives_the_check_that_would_have_stopped_it(ka_hub: Hub):
+    """The real thing, once: jupyter-server's own once-a-minute check does not stop a server kept alive.
+
+    cal's server would stop at its first check, a minute after the server started (idle
+    past 20 s). A keep-alive 48 s after that start makes its last activity some 12 s old
+    at the check. (The server's own start, not the hub's, which is the spawn request.)
+    """
+    token = ka_hub.user_token("cal")
+    started = parse(own_status(ka_hub, "quick", "cal")["started"])
+    original = parse(ka_hub.ws("GET", "/workspaces/cal/quick", token=token).json()["cull_at"])
+    assert original < started + timedelta(seconds=60)  # due before the first check
+    wait_for(lambda: datetime.now(timezone.utc) >= started + timedelta(seconds=48), 60, "48 s after the start")
+    assert keepalive(ka_hub, "cal", "quick", token).status_code == 200
+    wait_for(lambda: datetime.now(timezone.utc) >= started + timedelta(seconds=70), 30, "the server's first check")
+    server = ka_hub.server("cal", "quick")
+    assert server is not None and server["ready"], "the kept server stopped at its first check"
