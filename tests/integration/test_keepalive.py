@@ -82,6 +82,16 @@ def test_a_keepalive_moves_the_stop_to_one_timeout_from_now_and_reaches_the_serv
     wait_for(lambda: own_last_activity(ka_hub, "kept") >= asked, 30, "the server to count the keep-alive")
 
 
+def test_keepalives_are_counted_in_the_apis_metrics_for_admins(ka_hub: Hub):
+    assert keepalive(ka_hub, "ann", "kept", ka_hub.user_token("ann")).status_code == 200
+    metrics = ka_hub.get("/services/workspaces/metrics", token=ka_hub.user_token("admin"))  # read:metrics, as admins have
+    assert metrics.status_code == 200, metrics.text
+    [count] = [line for line in metrics.text.splitlines() if line.startswith("workspaces_api_keepalives_total ")]
+    assert float(count.split()[1]) >= 1
+    refused = ka_hub.get("/services/workspaces/metrics", token=ka_hub.user_token("ann"))
+    assert refused.status_code == 403
+
+
 def test_a_keepalive_of_a_stopped_workspace_is_a_conflict(ka_hub: Hub):
     token = ka_hub.user_token("ann")
     # a named server the hub has a record of, never started (JupyterHub 6's PUT)

@@ -598,11 +598,11 @@ class NamespacesHandler(APIHandler):
 
 
 class MetricsHandler(APIHandler):
-    """The API's Prometheus metrics (keep-alives), for admins."""
+    """The API's Prometheus metrics (keep-alives): JupyterHub's read:metrics scope, as for the hub's own."""
 
     def get(self) -> None:
-        if not self.caller.get("admin"):
-            raise ApiError(403, "forbidden", "the API's metrics are for admins")
+        if not check_scopes({"read:metrics"}, set(self.caller.get("scopes", []))):
+            raise ApiError(403, "forbidden", "the API's metrics need the read:metrics scope (admins have it)")
         self.set_header("Content-Type", self.service.metrics.content_type)
         self.finish(self.service.metrics.text())
 
