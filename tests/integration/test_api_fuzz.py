@@ -13,7 +13,7 @@ checks one property of what it saw:
 
 The caller is a normal user (their own token, also where negative generation
 would have mangled the Authorization header: authentication is the subject of
-test_api_authz.py, here the inputs are). The catalog writes, which a user is
+test_api_authz.py, here the inputs are). The catalog writes and the use of everyone, which a user is
 refused before the body is read, are fuzzed again as the admin.
 
 Part of each positive batch is aimed at what exists (the user's workspaces,
@@ -70,9 +70,9 @@ REQUEST_TIMEOUT = 15.0
 
 # Examples per (positive, negative) batch; hypothesis stops early where the inputs allow fewer.
 EXAMPLES = (40, 25)
-FEW = (10, 5)  # a user's catalog writes: refused before the body is read (and fuzzed again as the admin)
+FEW = (10, 5)  # admin-only operations as a user: refused before the body is read (and fuzzed again as the admin)
 NO_INPUTS = (3, 0)  # operations without parameters or body: nothing to vary
-ADMIN_OPERATIONS = ("addImage", "updateImage", "deprecateImage", "removeImage")
+ADMIN_OPERATIONS = ("addImage", "updateImage", "deprecateImage", "removeImage", "getUsage")
 # Run order: progress and keep-alive while w1 still runs, removals last, so the others meet what exists.
 ORDER = {"workspaceProgress": 0, "keepWorkspaceAlive": 0, "deleteWorkspace": 2, "removeImage": 2}  # the rest: 1, in the document's order
 
@@ -318,7 +318,7 @@ def test_every_operation_gets_past_authentication_and_those_allowed_succeed(camp
     assert not campaign.notes
     for label, statuses in campaign.statuses.items():
         assert set(statuses) - {401}, f"{label}: {dict(statuses)}"
-        if label not in ADMIN_OPERATIONS:  # a user's catalog writes: 403, as they should
+        if label not in ADMIN_OPERATIONS:  # a user's catalog writes and everyone's use: 403, as they should
             assert any(200 <= s < 300 for s in statuses), f"{label}: {dict(statuses)}"
 
 

@@ -42,24 +42,28 @@ def test_running_workspace_survives_a_hub_restart(restartable_hub: Hub, how):
     assert hub.workspace_folder("ivy", "long-job").exists()
 
 
-def test_a_killed_hub_leaves_no_culler_behind(tmp_path):
+def test_a_killed_hub_leaves_no_service_behind(tmp_path):
     hub = Hub(tmp_path).start()
     try:
-        wait_for(lambda: hub._pids_listening_on(hub.culler_port), 20, "the culler to listen")
-        [culler] = hub._pids_listening_on(hub.culler_port)
+        ports = {"culler": hub.culler_port, "workspaces API": hub.api_port}
+        for what, port in ports.items():
+            wait_for(lambda: hub._pids_listening_on(port), 20, f"the {what} to listen")
+        services = {what: hub._pids_listening_on(port)[0] for what, port in ports.items()}
         os.kill(hub.proc.pid, signal.SIGKILL)
         hub.proc.wait(10)
 
-        def gone() -> bool:
+        def gone(pid: int) -> bool:
             try:
-                os.kill(culler, 0)
-                with open(f"/proc/{culler}/stat") as f:
+                os.kill(pid, 0)
+                with open(f"/proc/{pid}/stat") as f:
                     return f.read().rsplit(")", 1)[1].split()[0] == "Z"
             except OSError:  # gone, or reaped between the open and the read
                 return True
 
-        wait_for(gone, 10, "the orphaned culler to exit")
-        hub.start()  # and the restarted hub starts a fresh one on the same port
-        wait_for(lambda: hub._pids_listening_on(hub.culler_port), 20, "the new culler to listen")
+        for what, pid in services.items():
+            wait_for(lambda: gone(pid), 10, f"the orphaned {what} to exit")
+        hub.start()  # and the restarted hub starts fresh ones on the same ports
+        for what, port in ports.items():
+            wait_for(lambda: hub._pids_listening_on(port), 20, f"the new {what} to listen")
     finally:
         hub.shutdown()

@@ -3,7 +3,8 @@
 The PVC is made at the first start and reused as it is at every later one, so
 a spec update that asks for another size would be silently ignored; it is
 refused instead, naming the field. A workspace whose volume was never made (its
-first start was refused, e.g. by a storage quota) may still change the size.
+first start was refused, e.g. by a storage quota, and it was made through the
+hub's own API, which keeps a refused server) may still change the size.
 
 Runs on the hub and real cluster of test_kube_hub.py (its fixtures), with a
 user of its own.
@@ -73,8 +74,9 @@ def test_a_workspace_whose_volume_was_never_made_may_change_its_size(ray):
     cluster.admin.apply("resourcequotas", {"metadata": {"name": "storage", "namespace": USER},
                                            "spec": {"hard": {"requests.storage": "20Gi"}}})
     wait_for(lambda: cluster.admin.get("resourcequotas", "storage", USER).get("status", {}).get("hard"), 30, "quota status")
-    r = hub.ws("POST", "/workspaces", token=token, json={"name": "quota", "spec": {"image": "lab", "storage": "50Gi"}})
-    assert r.status_code == 403 and "the cluster refused the workspace's storage" in r.text, r.text
+    # The workspaces API removes a workspace its create could not start; the hub's own API keeps it.
+    r = hub.api("POST", f"/users/{USER}/servers/quota", token=token, json={"image": "lab", "storage": "50Gi"})
+    assert r.status_code == 403 and "quota cannot hold this workspace" in r.text, r.text
     hub.wait_stopped(USER, "quota")
     assert f"{USER}/{object_name(USER, 'quota')}" not in claims(cluster, USER)
 

@@ -60,6 +60,8 @@ RESOURCES = [
     Resource("configmaps", "ConfigMap"),
     Resource("serviceaccounts", "ServiceAccount"),
     Resource("events", "Event"),
+    # listed by the spawner before a start (capacity); the stand-in admits every start
+    Resource("resourcequotas", "ResourceQuota"),
     Resource("namespaces", "Namespace", namespaced=False),
 ]
 HISTORY = 1000  # watch events kept by default; older resourceVersions get 410 Gone
