@@ -11,6 +11,10 @@ GO     ?= go
 CONTROLPLANE := build/controlplane
 CP_SRC := tests/controlplane
 PYTEST_ARGS ?=
+# Two workers, each taking whole test modules (so a module's hub or cluster is
+# started once): most of the suite waits on hubs, servers and the control plane
+# starting, not on the CPU. PYTEST_WORKERS=0 runs everything in this process.
+PYTEST_WORKERS ?= 2
 BENCH_N ?= 3
 
 .PHONY: install hub-deps run test bench browser cluster clean
@@ -65,7 +69,7 @@ cluster: install
 
 test: install browser
 	cd $(CP_SRC) && $(GO) vet ./plane && $(GO) test ./plane
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/spawn_local.py --n $(BENCH_N)
