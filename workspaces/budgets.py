@@ -98,7 +98,12 @@ def sized_storage(settings: WorkspacesConfig) -> str | None:
 
 def demand(options: dict[str, Any] | None, catalog: Catalog | None, default_storage: str | None) -> Demand:
     """What a workspace of these ``user_options`` holds. ``default_storage``: the size of a
-    workspace that names none (Kubernetes); None where storage has no size (local)."""
+    workspace that names none (Kubernetes); None where storage has no size (local).
+
+    A record without options was never started (JupyterHub keeps a default
+    server record for every user): it holds nothing, no volume included."""
+    if not options:
+        return Demand(0, 0)
     gpus = WorkspaceFacts.of({"name": ""}, {"user_options": options or {}}, catalog).gpus
     if default_storage is None:
         return Demand(gpus, 0)

@@ -33,8 +33,8 @@ def ray(kube_hub):  # noqa: F811
     return hub, cluster, hub.user_token(USER)
 
 
-def create(hub, token: str, name: str, spec: dict) -> dict:
-    r = hub.ws("POST", "/workspaces", token=token, json={"name": name, "spec": spec})
+def create(hub, token: str, name: str, spec: dict, owner: str = USER) -> dict:
+    r = hub.ws("POST", "/workspaces", token=token, json={"owner": owner, "name": name, "spec": spec})
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -86,3 +86,19 @@ def test_a_workspace_whose_volume_was_never_made_may_change_its_size(ray):
     hub.wait_ready(USER, "quota")
     [claim] = [c for c in cluster.items("persistentvolumeclaims", USER) if c["metadata"]["name"] == object_name(USER, "quota")]
     assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
+
+
+def test_a_storage_budget_counts_the_volumes_of_stopped_workspaces_too(kube_hub):  # noqa: F811
+    hub, cluster = kube_hub
+    own_profile(cluster, "sol")  # the hub's config gives sol a storage budget of 8Gi
+    token = hub.user_token("sol")
+    create(hub, token, "first", {"image": "lab", "storage": "5Gi"}, owner="sol")
+    hub.wait_ready("sol", "first")
+    hub.ws("POST", "/workspaces/sol/first/stop", token=token)
+    hub.wait_stopped("sol", "first")  # its volume stays, and so does its share of the budget
+
+    r = hub.ws("POST", "/workspaces", token=token, json={"name": "second", "spec": {"image": "lab", "storage": "5Gi"}})
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["message"] == "storage budget (user sol): 5Gi of 8Gi in use, 5Gi more asked"
+    assert hub.ws("GET", "/workspaces/sol/second", token=token).status_code == 404
+    assert not [c for c in claims(cluster, "sol") if c.endswith(object_name("sol", "second"))]

@@ -54,7 +54,8 @@ def module_hub(tmp_path_factory: pytest.TempPathFactory, kube_cluster: Cluster) 
     kubeconfig = kube_cluster.hub().write_kubeconfig(root / "kubeconfig")
     hub = Hub(
         root,
-        settings={"backend": "kubernetes", "kubernetes": {"kubeflow": True}},
+        # a storage budget for sol alone (test_kube_api_storage.py); everyone else has none
+        settings={"backend": "kubernetes", "kubernetes": {"kubeflow": True}, "quotas": {"users": {"sol": {"storage": "8Gi"}}}},
         env={"KUBECONFIG": str(kubeconfig)},
         extra_config="c.KubeWorkspaceSpawner.unschedulable_grace = 1\n",
     )

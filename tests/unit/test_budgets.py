@@ -103,6 +103,12 @@ def test_a_workspace_without_a_size_holds_the_default_size():
     assert demand({"storage": "25Gi"}, CATALOG, "10Gi") == Demand(0, 25 * GI)
 
 
+def test_a_record_never_started_holds_nothing():
+    # JupyterHub keeps a default server record, without options, for every user
+    assert demand({}, CATALOG, "10Gi") == Demand(0, 0)
+    assert demand(None, CATALOG, "10Gi") == Demand(0, 0)
+
+
 def test_stopped_workspaces_hold_their_storage_only():
     held = use_of([(Demand(2, 10 * GI), True), (Demand(1, 5 * GI), False)])
     assert held == Use(gpus=2, workspaces=1, storage=15 * GI)
