@@ -182,7 +182,7 @@ class Culler:
         last = parse_time(server.get("last_activity")) or started
         idle = (now - last).total_seconds() if last else None
         if self.gpu_watch and v.gpu_idle and facts.gpus > 0:
-            gpu = self.gpu_watch.check(GpuWorkspace.of(facts, name), v.gpu_idle, now)
+            gpu = self.gpu_watch.check(GpuWorkspace.of(facts, name), v.gpu_idle, now, run=server.get("started"))
             gpu_seen = gpu.describe()
             # like the idle timeout, never sooner than the startup grace after the start
             if gpu.idle and (age is None or age >= self.policy.startup_grace):

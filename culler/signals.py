@@ -91,9 +91,20 @@ class GpuIdleClock:
 
     def __init__(self) -> None:
         self.below_since: dict[str, datetime] = {}
+        self._run: dict[str, Hashable] = {}
 
-    def observe(self, key: str, readings: list[float] | None, below_percent: float, now: datetime) -> datetime | None:
-        """Record one pass's readings; returns since when the workspace is under the threshold, or None."""
+    def observe(
+        self, key: str, readings: list[float] | None, below_percent: float, now: datetime, run: Hashable = None
+    ) -> datetime | None:
+        """Record one pass's readings; returns since when the workspace is under the threshold, or None.
+
+        ``run`` tells one run of the workspace from the next (its start time): a
+        workspace stopped and started again between two passes has a new run, and
+        maybe other GPUs, so what its last run read says nothing of this one.
+        """
+        if self._run.get(key, run) != run:
+            self.below_since.pop(key, None)
+        self._run[key] = run
         if not readings or max(readings) >= below_percent:
             self.below_since.pop(key, None)
             return None
@@ -102,8 +113,9 @@ class GpuIdleClock:
     def forget_all_but(self, keys: Iterable[str]) -> None:
         """Drop stopped workspaces: memory follows what runs, not history."""
         keep = set(keys)
-        for key in [k for k in self.below_since if k not in keep]:
-            del self.below_since[key]
+        for remembered in (self.below_since, self._run):
+            for key in [k for k in remembered if k not in keep]:
+                del remembered[key]
 
 
 @dataclass(frozen=True)
@@ -146,9 +158,10 @@ class GpuIdleWatch:
             self.sample = Readings()
         self.metrics.gpu_signal_duration.observe(time.perf_counter() - started)
 
-    def check(self, workspace: GpuWorkspace, limit: GpuIdle, now: datetime) -> GpuVerdict:
+    def check(self, workspace: GpuWorkspace, limit: GpuIdle, now: datetime, run: Hashable = None) -> GpuVerdict:
+        """``run``: the workspace's start time (see :meth:`GpuIdleClock.observe`)."""
         readings = self.signal.readings(self.sample, workspace)
-        since = self.clock.observe(workspace.key, readings, limit.below_percent, now)
+        since = self.clock.observe(workspace.key, readings, limit.below_percent, now, run)
         return GpuVerdict(readings, None if since is None else (now - since).total_seconds(), limit)
 
     def end_pass(self, running: Iterable[str]) -> None:

@@ -174,6 +174,21 @@ def test_the_signal_is_read_once_per_pass_whatever_the_number_of_workspaces():
     assert signal.samples == 2
 
 
+def test_a_restarted_workspace_starts_its_gpu_clock_again():
+    # stopped and started again between two passes: a new run, maybe other GPUs (a new lease)
+    signal = Programmed()
+    signal.next = {"u/w": [0.0]}
+    w = gpu_server("w")
+    culler, client = culler_with(POLICY, [w], signal)
+    passes(culler, client, 0, 10)
+    w["started"] = (NOW + timedelta(minutes=19)).isoformat()
+    passes(culler, client, 20, 31)
+    assert client.stops == []
+    assert culler.decisions["u/w"].gpu == "GPU at 0%, under 5% for 660s of 1800s"
+    passes(culler, client, 50)
+    assert client.stops == ["u/w"]
+
+
 def test_a_workspace_without_a_reading_is_never_stopped_by_the_gpu_signal():
     signal = Programmed()
     signal.next = {}
