@@ -11,6 +11,13 @@ of nodes, feeds the form's capacity hint.
 They also never give up: KubeSpawner's reflector stops for good after its
 backoff passes 30 s. A stopped reflector would leave the hub with a frozen
 view, so these start over after a pause, keeping the last view meanwhile.
+
+At thousands of pods, KubeSpawner's list (at start, and again at every watch
+restart, every 10 s) parses one response of every pod on the event loop: 2.5 s
+during which the hub answers nobody, and a cache of about 52 KB per pod. These
+list in pages (``list_page_size`` objects, ``limit``/``continue``), so the loop
+runs between pages, and the pod cache keeps only what the spawner reads
+(:func:`slim_pod`), from the list and from the watch alike.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from kubernetes_asyncio import watch
 from kubernetes_asyncio.client import ApiException
 from kubespawner.reflector import ResourceReflector
 from kubespawner.spawner import EventReflector, PodReflector
-from traitlets import Float, Unicode
+from traitlets import Float, Int, Unicode
 
 from workspaces.capacity_kube import Cached, scheduled_pods
 
@@ -34,6 +41,62 @@ POD_LABELS = {"app.kubernetes.io/managed-by": "workspaces", "component": "worksp
 
 class _Persistent(ResourceReflector):
     retry_pause = Float(30, help="Seconds between a watch that gave up and the next attempt.")
+
+    list_page_size = Int(
+        250,
+        config=True,
+        help="""Objects per page of a list (the first one, and each relist at a watch restart).
+
+        The event loop parses one page at a time and serves requests between
+        pages: a smaller page, a shorter pause; a larger one, fewer requests.
+        At 250 workspace pods a page is about 2 MB of JSON.
+        """,
+    )
+
+    def _cache(self) -> dict[str, Any]:
+        """The dict a list fills and the watch then updates; a subclass's may trim or drop objects."""
+        return {}
+
+    async def _list_and_update(self, resource_version: str | None = None) -> str:
+        """KubeSpawner's list, in pages of ``list_page_size``; the view is replaced once the last page is in.
+
+        A list from resourceVersion "0" (KubeSpawner's first, and after an
+        error) is served whole from the API server's cache, which ignores
+        ``limit``; so such a list asks for the current state instead, which
+        pages. A newer version is kept as the lower bound (NotOlderThan) of the
+        first page; the rest follow its ``continue`` token, as the API requires.
+        """
+        query: dict[str, Any] = dict(
+            label_selector=self.label_selector,
+            field_selector=self.field_selector,
+            limit=self.list_page_size,
+            _request_timeout=self.request_timeout,
+            _preload_content=False,
+        )
+        if resource_version not in (None, "0"):
+            query.update(resource_version=resource_version, resource_version_match="NotOlderThan")
+        if not self.omit_namespace:
+            query["namespace"] = self.namespace
+        list_method = getattr(self.api, self.list_method_name)
+        kept = self._cache()
+        while True:
+            response = await list_method(**query)
+            if not response.ok:
+                self.log.error("Listing %s failed: %s %s", self.kind, response.status, await response.text())
+                raise ApiException(status=response.status, reason=response.reason)
+            page = json.loads(await response.read())
+            for item in page["items"]:
+                kept[f'{item["metadata"]["namespace"]}/{item["metadata"]["name"]}'] = item
+            token = page["metadata"].get("continue")
+            if not token:
+                break
+            query.pop("resource_version", None)
+            query.pop("resource_version_match", None)
+            query["_continue"] = token
+        self.resources = kept  # one assignment: readers see the old view or the new, never half
+        if not self.first_load_future.done():
+            self.first_load_future.set_result(None)
+        return page["metadata"]["resourceVersion"]
 
     async def _watch_and_update(self) -> None:
         while True:
@@ -48,8 +111,70 @@ class _Persistent(ResourceReflector):
             await asyncio.sleep(self.retry_pause)
 
 
+# What of a pod is cached, and who reads it. ``True``: the value whole; a dict:
+# those of its keys; a one-element list: each item, shaped by the element.
+# Keys absent from the pod stay absent (KubeSpawner tells "no podIP yet" by that).
+_STATE = {"waiting": {"reason": True, "message": True}, "terminated": {"exitCode": True, "reason": True}, "running": {}}
+_CONTAINER_STATUS = {
+    "name": True,  # KubeSpawner's poll: the "notebook" container's exit code
+    "ready": True,  # is_pod_running
+    "image": True,  # pod_failures: the image that cannot be pulled
+    "state": _STATE,  # poll (terminated.exitCode), pod_failures (waiting reason and message)
+    "lastState": {"terminated": {"exitCode": True}},  # pod_failures: a crash loop's last exit code
+}
+POD_FIELDS: dict[str, Any] = {
+    "metadata": {
+        "name": True,  # the cache's key
+        "namespace": True,  # the cache's key; the Kubeflow namespace recovery (spawner.kubernetes)
+        "uid": True,  # a stale pod told from a new one, events matched to the pod, owner references
+        "labels": True,  # the Kubeflow namespace recovery: owner and workspace labels
+        "deletionTimestamp": True,  # is_pod_running, pod_failures: a pod going away
+    },
+    "spec": {
+        # KubeSpawner's _get_pod_port: the port named notebook-port
+        "containers": [{"name": True, "ports": [{"name": True, "containerPort": True}]}],
+    },
+    "status": {
+        "phase": True,  # poll, is_pod_running, pod_failures
+        "podIP": True,  # the server's URL (get_url, _get_pod_url, poll's URL check)
+        "nominatedNodeName": True,  # pod_failures: a preemption making room
+        "conditions": [{"type": True, "status": True, "reason": True, "message": True}],  # pod_failures: Unschedulable
+        "containerStatuses": [_CONTAINER_STATUS],
+        "initContainerStatuses": [_CONTAINER_STATUS],  # pod_failures: an init container that cannot start
+    },
+}
+
+
+def _shape(value: Any, fields: Any) -> Any:
+    if fields is True:
+        return value
+    if isinstance(fields, list):
+        return [_shape(item, fields[0]) for item in value] if isinstance(value, list) else value
+    if not isinstance(value, dict):
+        return value
+    # the keys are the table's own strings, shared by every cached pod
+    return {key: _shape(value[key], inner) for key, inner in fields.items() if key in value}
+
+
+def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
+    """What of ``pod`` the cache keeps: the fields of :data:`POD_FIELDS`, which the
+    spawner and KubeSpawner read; annotations, managedFields, volumes, env and the
+    rest of the spec are dropped (about 9 of every 10 bytes of a workspace pod)."""
+    return _shape(pod, POD_FIELDS)
+
+
+class _SlimPods(dict):
+    """Pods as :func:`slim_pod` keeps them, whether from a list or the watch."""
+
+    def __setitem__(self, key: str, pod: dict[str, Any]) -> None:
+        super().__setitem__(key, slim_pod(pod))
+
+
 class WorkspacePodReflector(_Persistent, PodReflector):
-    """Every workspace pod of the cluster, keyed ``namespace/name``."""
+    """Every workspace pod of the cluster, keyed ``namespace/name``, slimmed (:func:`slim_pod`)."""
+
+    def _cache(self) -> dict[str, Any]:
+        return _SlimPods()
 
 
 # What a workspace's start hears about: its pod, and its claim being provisioned.
@@ -77,14 +202,10 @@ class WorkspaceEventReflector(_Persistent, EventReflector):
 
     pod_name_prefix = Unicode("ws-", help="Names of the pods whose events are kept.")
 
-    async def _list_and_update(self, resource_version: str | None = None) -> str:
-        version = await super()._list_and_update(resource_version)
+    def _cache(self) -> dict[str, Any]:
         kept = _WorkspaceEvents()
         kept.prefix = self.pod_name_prefix
-        for key, event in self.resources.items():
-            kept[key] = event
-        self.resources = kept
-        return version
+        return kept
 
 
 class NodeReflector(ResourceReflector):
