@@ -178,12 +178,19 @@ class WorkspaceSpawnerMixin(LoggingConfigurable):
             running = bool(other and other.active and (other.pending != "spawn" or other.budget_checked))
             held.append((demand(other.user_options if running else record.user_options, catalog, default_storage), running))
         asked = demand(options, catalog, default_storage)
+        if self.holds_its_volume():
+            # its volume is reused as it is: a restart adds no storage, as a CPU start adds no GPU
+            asked = Demand(asked.gpus, 0)
         budget = budget_for(settings.quotas, self.user.name, self.user_groups())
         message = refusal(budget, use_of(held), use_of([(asked, True)]))
         if message is not None:
             self.log.info("Refused the start of %s: %s", self._log_name, message)
             raise WorkspaceSpawnFailed(message, reason="budget", status_code=403)
         self.budget_checked = True
+
+    def holds_its_volume(self) -> bool:
+        """Backend hook: this workspace's volume exists already, so its start makes no new storage."""
+        return False
 
     def clear_state(self) -> None:
         super().clear_state()

@@ -651,6 +651,11 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
             self.log.warning("Start of %s refused: %s", self._log_name, message)
             raise WorkspaceSpawnFailed(message, reason="quota", status_code=403)
 
+    def holds_its_volume(self) -> bool:
+        # KubeSpawner's own record that the claim exists: set once made or found, kept in the
+        # state across stops and hub restarts, cleared when an unbound claim is removed
+        return bool(self._pvc_exists)
+
     async def _claim_exists(self) -> bool:
         try:
             await self._api_call(

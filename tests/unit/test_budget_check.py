@@ -96,3 +96,14 @@ def test_on_kubernetes_stopped_workspaces_hold_their_storage():
         p.check_budget({"image": "lab", "storage": "20Gi"})
     assert refused.value.jupyterhub_message == "storage budget (default): 20Gi of 30Gi in use, 20Gi more asked"
     p.check_budget({"image": "lab", "storage": "10Gi"})  # exactly the budget
+
+
+def test_restarting_a_workspace_whose_volume_exists_asks_no_storage():
+    # 40Gi held against a budget lowered to 30Gi: restarting either workspace makes no new
+    # volume (its claim is reused as it is), so the storage budget has nothing to refuse
+    config = {"backend": "kubernetes", "quotas": {"default": {"storage": "30Gi"}}}
+    twenty = {"image": "lab", "storage": "20Gi"}
+    p = probe(config, {"a": twenty, "new": twenty}, {})
+    p.holds_its_volume = lambda: True
+    p.check_budget(twenty)
+    assert p.budget_checked
