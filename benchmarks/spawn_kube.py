@@ -171,7 +171,9 @@ def kubespawner_bytes(quantity: str) -> str:
 def hub_objects(user: str) -> tuple:
     from jupyterhub.objects import Hub, Server
 
-    owner = SimpleNamespace(name=user, id=1, url=f"/user/{user}/", server=Server(), escaped_name=user, groups=[])
+    owner = SimpleNamespace(name=user, id=1, url=f"/user/{user}/", server=Server(), escaped_name=user, groups=[],
+                            # no other server of the user: the budget check (spawner.base) counts none
+                            orm_user=SimpleNamespace(orm_spawners={}), spawners={})
     # the server's database row, as the hub passes it (the server name comes from there)
     row = SimpleNamespace(name=SERVER, user_options={}, state=None, server=None)
     return Hub(), owner, row
