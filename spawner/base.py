@@ -17,7 +17,7 @@ from typing import Any
 from jupyterhub.spawner import SpawnException
 from tornado import web
 from traitlets import Any as AnyTrait
-from traitlets import Unicode, default
+from traitlets import Unicode, default, observe
 from traitlets.config import LoggingConfigurable
 
 from workspaces.budgets import Demand, budget_for, demand, refusal, sized_storage, use_of
@@ -80,6 +80,15 @@ class WorkspaceSpawnerMixin(LoggingConfigurable):
 
     # this start has passed the budget check: from then on, the other starts of the user count it
     budget_checked = False
+    # the record's options before this start's (see _remember_recorded_options)
+    _options_before_start: Any = None
+
+    @observe("handler")
+    def _remember_recorded_options(self, change: Any) -> None:
+        # User.spawn hands the spawner its request just before it stores the start's options
+        # on the record: a start the budget refuses puts back what was there (it made nothing)
+        if change.new is not None and self.orm_spawner is not None:
+            self._options_before_start = self.orm_spawner.user_options
 
     @default("options_form")
     def _default_options_form(self) -> Any:
@@ -185,6 +194,9 @@ class WorkspaceSpawnerMixin(LoggingConfigurable):
         message = refusal(budget, use_of(held), use_of([(asked, True)]))
         if message is not None:
             self.log.info("Refused the start of %s: %s", self._log_name, message)
+            if self.orm_spawner is not None:
+                self.orm_spawner.user_options = self._options_before_start
+                self.user_options = self._options_before_start or {}
             raise WorkspaceSpawnFailed(message, reason="budget", status_code=403)
         self.budget_checked = True
 

@@ -61,6 +61,28 @@ def test_a_refused_restart_keeps_the_workspace(bhub: Hub):
     assert server_names(bhub, "hal") == ["a", "b"]
 
 
+def recorded_options(hub: Hub, user: str) -> dict[str, dict]:
+    servers = hub.api("GET", f"/users/{user}", params={"include_stopped_servers": "1"}).json()["servers"]
+    return {name: server["user_options"] for name, server in servers.items()}
+
+
+def test_a_start_the_budget_refuses_changes_no_record(bhub: Hub):
+    # The hub stores a start's options on the record before the spawner sees them. Left
+    # there after a refusal, they would be the stopped workspace's spec from then on, and a
+    # new record's refused size would count against the storage budget (Kubernetes).
+    create(bhub, "ivy", "cpu", CPU)
+    stop(bhub, "ivy", "cpu")
+    create(bhub, "ivy", "gpu", GPU)
+    before = recorded_options(bhub, "ivy")
+    token = bhub.user_token("ivy")
+    for name in ("cpu", "new"):
+        r = bhub.api("POST", f"/users/ivy/servers/{name}", token=token, json=GPU)
+        assert r.status_code == 403 and "GPU budget" in r.json()["message"], r.text
+    after = recorded_options(bhub, "ivy")
+    assert after["cpu"] == before["cpu"] and after["cpu"]["profile"] == CPU["profile"]
+    assert not after.get("new")  # a record never started: it holds nothing
+
+
 def test_a_group_raises_the_budget_and_info_shows_it_in_use(bhub: Hub):
     join_group(bhub, "gpu-team", "ida")
     create(bhub, "ida", "one", GPU)

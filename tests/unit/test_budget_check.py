@@ -33,6 +33,7 @@ class Probe(WorkspaceSpawnerMixin):
         self._settings = LoadedConfig(None, WorkspacesConfig.model_validate(config))
         self.user = user
         self.name = name
+        self.orm_spawner = None
 
     @property
     def workspaces_settings(self) -> LoadedConfig:
