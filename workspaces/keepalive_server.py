@@ -161,7 +161,7 @@ class Keepalive:
 
 
 class WarningHandler(APIHandler):
-    """GET: the coming stop. Asking is not activity: a JupyterLab left open asks every minute."""
+    """GET: the coming stop. Asking is not activity: a JupyterLab left open asks every 30 s."""
 
     _track_activity = False
 

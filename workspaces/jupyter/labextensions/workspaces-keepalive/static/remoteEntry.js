@@ -4,7 +4,7 @@
 // its "./extension" module (init, then get). The plugin imports nothing: it
 // uses only app.commands (JupyterLab's apputils:notify) and the server
 // settings JupyterLab already has. It asks the workspaces server extension
-// (workspaces.keepalive_server) for the coming stop each minute, a request
+// (workspaces.keepalive_server) for the coming stop every 30 s, a request
 // that is not activity, and shows a notification with a "Keep running" action.
 var _JUPYTERLAB;
 (function () {
