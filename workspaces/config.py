@@ -668,6 +668,9 @@ class WorkspacesConfig(Model):
     @model_validator(mode="after")
     def _gpu_signal_has_a_source(self) -> WorkspacesConfig:
         signal = self.culling.gpu_signal
+        if self.backend != "kubernetes" and signal.model_fields_set:
+            # accepted, it would be ignored: the local culler never asks Prometheus or an exporter
+            raise ValueError("culling.gpu_signal applies to backend kubernetes only (locally the culler reads nvidia-smi)")
         if self.backend == "kubernetes" and self.culling.gpu_idle_rules and not (signal.prometheus_url or signal.exporter_urls):
             raise ValueError(
                 "culling rules with gpu_idle need culling.gpu_signal.prometheus_url or culling.gpu_signal.exporter_urls "

@@ -75,6 +75,13 @@ def test_on_kubernetes_gpu_idle_needs_somewhere_to_read_the_dcgm_metrics():
     assert issue.startswith("culling rules with gpu_idle need culling.gpu_signal.prometheus_url or")
 
 
+def test_locally_a_gpu_signal_source_is_refused_not_ignored():
+    # the local culler reads nvidia-smi: a Prometheus named here would never be asked
+    assert config_issues({"culling": {"gpu_signal": {"prometheus_url": "http://prometheus:9090"}}}) == [
+        "culling.gpu_signal applies to backend kubernetes only (locally the culler reads nvidia-smi)"
+    ]
+
+
 def test_the_gpu_signal_reads_prometheus_or_the_exporters_not_both():
     both = {"prometheus_url": "http://prometheus:9090", "exporter_urls": ["http://10.0.0.5:9400/metrics"]}
     assert config_issues({"culling": {"gpu_signal": both}}) == [
