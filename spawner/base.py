@@ -86,7 +86,7 @@ class WorkspaceSpawnerMixin(LoggingConfigurable):
     @observe("handler")
     def _remember_recorded_options(self, change: Any) -> None:
         # User.spawn hands the spawner its request just before it stores the start's options
-        # on the record: a start the budget refuses puts back what was there (it made nothing)
+        # on the record: a start refused before it makes anything puts back what was there
         if change.new is not None and self.orm_spawner is not None:
             self._options_before_start = self.orm_spawner.user_options
 
@@ -194,11 +194,16 @@ class WorkspaceSpawnerMixin(LoggingConfigurable):
         message = refusal(budget, use_of(held), use_of([(asked, True)]))
         if message is not None:
             self.log.info("Refused the start of %s: %s", self._log_name, message)
-            if self.orm_spawner is not None:
-                self.orm_spawner.user_options = self._options_before_start
-                self.user_options = self._options_before_start or {}
+            self.undo_recorded_options()
             raise WorkspaceSpawnFailed(message, reason="budget", status_code=403)
         self.budget_checked = True
+
+    def undo_recorded_options(self) -> None:
+        """Put back the record's options from before this start: a start refused before it made
+        anything leaves no trace, neither a changed spec nor a size the storage budget would count."""
+        if self.orm_spawner is not None:
+            self.orm_spawner.user_options = self._options_before_start
+            self.user_options = self._options_before_start or {}
 
     def holds_its_volume(self) -> bool:
         """Backend hook: this workspace's volume exists already, so its start makes no new storage."""

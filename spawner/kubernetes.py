@@ -649,6 +649,7 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         if message:
             message = f"the namespace {self.namespace}'s quota cannot hold this workspace: {message}"
             self.log.warning("Start of %s refused: %s", self._log_name, message)
+            self.undo_recorded_options()
             raise WorkspaceSpawnFailed(message, reason="quota", status_code=403)
 
     def holds_its_volume(self) -> bool:

@@ -53,6 +53,23 @@ def test_a_start_the_quota_cannot_hold_is_refused_before_anything_is_made(cluste
     assert made == []  # not even tried: the API server never had to refuse it
 
 
+def test_a_start_the_quota_refuses_leaves_the_servers_record_as_it_was(cluster, config_file, namespace):
+    # the hub stores a start's options on the record first; left there, a new record's refused
+    # size would count against the storage budget, though no claim was made
+    quota(cluster, namespace, {"limits.cpu": "500m"})
+
+    async def refused() -> object:
+        s = make_spawner(config_file, cluster, user="quinn", server="q")
+        s.handler = object()  # as User.spawn does, just before it records the start's options
+        s.orm_spawner.user_options = dict(SPEC)
+        s.apply_spec(SPEC)
+        with pytest.raises(SpawnException):
+            await s.start()
+        return s.orm_spawner
+
+    assert run(refused).user_options == {}
+
+
 def test_once_the_quota_allows_it_the_next_start_succeeds(cluster, config_file, namespace):
     quota(cluster, namespace, {"limits.cpu": "500m"})
     refused_start(cluster, config_file)
