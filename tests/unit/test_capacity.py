@@ -7,7 +7,7 @@ import pytest
 from spawner.gpus import GpuAllocator
 
 from workspaces.capacity import (
-    BUSY, NEVER, READY, SCALE_UP, UNKNOWN, Capacity, Need, kube_capacity, local_capacity, over_quota,
+    BUSY, NEVER, READY, SCALE_UP, UNKNOWN, Capacity, Need, amount, kube_capacity, local_capacity, over_quota,
     pod_charges, quota_lines, read_leases,
 )
 from workspaces.catalog import Profile
@@ -83,6 +83,25 @@ def test_free_gpus_are_the_gpu_nodes_allocatable_less_what_every_pod_requests():
     pods = [pod("gpu-1", cpu="1", nvidia_com_gpu="1")]
     capacity = kube_capacity(gpu_need(), [*CPU_NODES, GPU_NODE], pods)
     assert (capacity.state, capacity.message, capacity.free, capacity.total) == (READY, "3 GPUs free", 3, 4)
+
+
+@pytest.mark.parametrize(
+    "quantity, value",
+    [("500m", 0.5), ("100n", 1e-7), ("250u", 2.5e-4), ("2", 2), ("1.5", 1.5), ("1k", 1e3), ("2M", 2e6),
+     ("16Gi", 16 * 2**30), ("7901068Ki", 7901068 * 2**10), ("1Ei", 2**60), ("2E", 2e18),
+     ("1e9", 1e9), ("12E6", 1.2e7), ("5e-3", 0.005)],
+)
+def test_every_form_of_a_kubernetes_quantity_is_read(quantity, value):
+    # the API server keeps the form a pod was written in (1e9 stays 1e9): any pod of the
+    # cluster may carry one, and one it could not read would break everyone's form
+    assert amount(quantity) == pytest.approx(value)
+
+
+def test_a_pod_that_requests_in_exponent_form_is_counted():
+    pods = [pod("cpu-1", cpu="3", memory="1e9"), pod("cpu-2", cpu="3500m", memory="165e8")]
+    need = Need(cpu=0.5, memory=2**30, gpus=0, gpu_resource=GPU)
+    assert kube_capacity(need, CPU_NODES, pods).message == "can start now"
+    assert kube_capacity(need, CPU_NODES[1:], pods).message == "no room now: the nodes that fit it are full"
 
 
 def test_finished_and_unscheduled_pods_hold_nothing():
