@@ -70,6 +70,7 @@ def test_a_cached_pod_keeps_exactly_what_the_spawner_reads():
             "name": "ws-ann--train",  # the cache's key
             "namespace": "ws-team",  # the cache's key; Kubeflow namespace recovery
             "uid": "6f1c2a1e-0000-4000-8000-000000000001",  # stale pod, events, owner references
+            "resourceVersion": "81723",  # a relist keeps an unchanged cached pod
             "labels": FULL["metadata"]["labels"],  # Kubeflow namespace recovery
         },
         # the port named notebook-port (KubeSpawner's _get_pod_port)
@@ -133,3 +134,15 @@ def test_pods_from_the_watch_are_slimmed_as_those_from_a_list():
     cache = _SlimPods()
     cache["ws-team/ws-ann--train"] = copy.deepcopy(FULL)
     assert cache["ws-team/ws-ann--train"] == slim_pod(FULL)
+
+
+def test_a_relist_keeps_the_cached_pods_that_did_not_change():
+    before = _SlimPods()
+    before["ws-team/ws-ann--train"] = copy.deepcopy(FULL)
+    changed = copy.deepcopy(FULL)
+    changed["metadata"]["resourceVersion"] = "81724"
+    relist = _SlimPods(reuse=before)
+    relist["ws-team/ws-ann--train"] = copy.deepcopy(FULL)
+    assert relist["ws-team/ws-ann--train"] is before["ws-team/ws-ann--train"]
+    relist["ws-team/ws-ann--train"] = changed
+    assert relist["ws-team/ws-ann--train"] == slim_pod(changed)
