@@ -21,6 +21,7 @@ import workspaces
 from culler import SCOPES as CULLER_SCOPES
 from workspaces.errors import ConfigError
 from workspaces.launch import LaunchError, prepare, proxy_command
+from workspaces.lifetime import exit_without_collecting
 
 c = get_config()  # noqa: F821 (provided by traitlets when JupyterHub loads this file)
 
@@ -85,6 +86,9 @@ c.ConfigurableHTTPProxy.pid_file = str(launch.data.proxy_pid_file)
 
 # A hub restart must not stop anybody's work; the hub finds servers again from their state.
 c.JupyterHub.cleanup_servers = False
+# Ctrl-C: the hub stops its services (each ends within a fraction of a second of
+# SIGINT) and the proxy it started, then exits without a last collection.
+exit_without_collecting()
 
 # Workspaces are named servers; several per user.
 c.JupyterHub.allow_named_servers = True

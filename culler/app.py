@@ -26,7 +26,7 @@ from traitlets.config import Application
 from workspaces.catalog import CatalogStore
 from workspaces.config import load_config
 from workspaces.errors import ConfigError
-from workspaces.lifetime import die_with_parent
+from workspaces.lifetime import serve_until_stopped
 
 from .cull import Culler
 from .hub import HubClient
@@ -137,9 +137,7 @@ class CullerApp(Application):
                 try:
                     return await culler.run_pass()
                 finally:
-                    await culler.client.close()
-                    if culler.gpu_watch:
-                        await culler.gpu_watch.close()
+                    await close(culler)
 
             try:
                 report = asyncio.run(once())
@@ -157,14 +155,20 @@ class CullerApp(Application):
             cookie_secret=os.urandom(32),
         )
         port = self.store.config.settings.culling.port
-        app.listen(port, address=self.ip)
+        server = app.listen(port, address=self.ip)
         self.log.info("Culler serving metrics and decisions on %s:%d%s", self.ip, port, prefix)
         every_ms = culler.policy.every * 1000
         loop = IOLoop.current()
-        die_with_parent(self.log, "the culler")
         loop.add_callback(self.one_pass, culler)
         PeriodicCallback(lambda: loop.add_callback(self.one_pass, culler), every_ms).start()
-        loop.start()
+        serve_until_stopped(self.log, "the culler", [server], close=lambda: close(culler))
+
+
+async def close(culler: Culler) -> None:
+    """Close the culler's connections (to the hub, and to its GPU signal's source)."""
+    await culler.client.close()
+    if culler.gpu_watch:
+        await culler.gpu_watch.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -172,5 +176,5 @@ def main(argv: list[str] | None = None) -> None:
     try:
         CullerApp.launch_instance(argv)
     except KeyboardInterrupt:
-        # the hub stops its services with SIGINT: a normal way to end
+        # SIGINT while starting, before serve_until_stopped handles it: a normal way to end
         pass

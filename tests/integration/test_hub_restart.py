@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from ..support.hub import Hub, wait_for
+from ..support.hub import Hub, process_gone, wait_for
 
 pytestmark = pytest.mark.hub
 
@@ -51,17 +51,8 @@ def test_a_killed_hub_leaves_no_service_behind(tmp_path):
         services = {what: hub._pids_listening_on(port)[0] for what, port in ports.items()}
         os.kill(hub.proc.pid, signal.SIGKILL)
         hub.proc.wait(10)
-
-        def gone(pid: int) -> bool:
-            try:
-                os.kill(pid, 0)
-                with open(f"/proc/{pid}/stat") as f:
-                    return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-            except OSError:  # gone, or reaped between the open and the read
-                return True
-
         for what, pid in services.items():
-            wait_for(lambda: gone(pid), 10, f"the orphaned {what} to exit")
+            wait_for(lambda: process_gone(pid), 10, f"the orphaned {what} to exit")
         hub.start()  # and the restarted hub starts fresh ones on the same ports
         for what, port in ports.items():
             wait_for(lambda: hub._pids_listening_on(port), 20, f"the new {what} to listen")

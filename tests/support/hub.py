@@ -443,6 +443,20 @@ def _kill(pid: int, timeout: float = 5) -> None:
         pass
 
 
+def process_gone(pid: int) -> bool:
+    """The process has exited: no longer there, or a zombie its parent has not reaped yet.
+
+    Every thread counts: a main thread that has ended shows as a zombie while
+    the process's other threads still run."""
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            if (task / "stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                return False
+    except OSError:  # gone, or reaped while being read
+        return True
+    return True
+
+
 def listening_addresses(port: int) -> set[str]:
     """The local addresses with a listening TCP socket on ``port``, as dotted IPv4 or IPv6."""
     import ipaddress

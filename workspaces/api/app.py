@@ -25,7 +25,6 @@ from urllib.parse import urlparse
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from pydantic import ValidationError
 from tornado import web
-from tornado.ioloop import IOLoop
 from traitlets import Integer, Unicode, default
 from traitlets.config import Application
 
@@ -44,7 +43,7 @@ from .metrics import ApiMetrics
 from .hub import Hub, HubRefused, path
 from .state import ApiState, now
 from .usage import UsageHandler
-from ..lifetime import die_with_parent
+from ..lifetime import serve_until_stopped
 
 OPENAPI = Path(__file__).with_name("openapi.json")
 MAX_STREAMS = 5
@@ -368,15 +367,14 @@ class WorkspacesAPI(Application):
 
     def start(self) -> None:
         app = self.make_app()
-        app.listen(self.port, address=self.ip)
+        server = app.listen(self.port, address=self.ip)
         self.log.info("Workspaces API on %s:%d", self.ip, self.port)
-        die_with_parent(self.log, "the workspaces API")
         # Objects made at start (imports, the catalog) live as long as the process:
         # keep them out of the collector's full passes, which otherwise add tens
         # of milliseconds to an occasional request.
         gc.collect()
         gc.freeze()
-        IOLoop.current().start()
+        serve_until_stopped(self.log, "the workspaces API", [server], close=app.service.hub.close)  # type: ignore[attr-defined]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -384,4 +382,5 @@ def main(argv: list[str] | None = None) -> None:
     try:
         WorkspacesAPI.launch_instance(argv)
     except KeyboardInterrupt:
+        # SIGINT while starting, before serve_until_stopped handles it: a normal way to end
         pass
