@@ -215,10 +215,39 @@ def requested_on(pods: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, float
             continue
         used = by_node.setdefault(node, {})
         used["pods"] = used.get("pods", 0.0) + 1
-        for container in pod["spec"].get("containers", []):
-            for resource, value in ((container.get("resources") or {}).get("requests") or {}).items():
-                used[resource] = used.get(resource, 0.0) + amount(value)
+        for resource, value in pod_requests(pod["spec"]).items():
+            used[resource] = used.get(resource, 0.0) + value
     return by_node
+
+
+def _requests(container: Mapping[str, Any]) -> dict[str, float]:
+    return {r: amount(v) for r, v in ((container.get("resources") or {}).get("requests") or {}).items()}
+
+
+def pod_requests(spec: Mapping[str, Any]) -> dict[str, float]:
+    """What the scheduler reserves for a pod: per resource, the larger of its containers' sum and
+    any one init container's request (they run one at a time, before the others; sidecars, init
+    containers with restartPolicy Always, run alongside and add up), plus the overhead."""
+    total: dict[str, float] = {}
+    sidecars: dict[str, float] = {}
+    peak: dict[str, float] = {}
+    for container in spec.get("initContainers") or []:
+        sidecar = container.get("restartPolicy") == "Always"
+        for resource, value in _requests(container).items():
+            if sidecar:
+                sidecars[resource] = sidecars.get(resource, 0.0) + value
+            else:
+                peak[resource] = max(peak.get(resource, 0.0), value + sidecars.get(resource, 0.0))
+    for container in spec.get("containers") or []:
+        for resource, value in _requests(container).items():
+            total[resource] = total.get(resource, 0.0) + value
+    for resource, value in sidecars.items():
+        total[resource] = total.get(resource, 0.0) + value
+    for resource, value in peak.items():
+        total[resource] = max(total.get(resource, 0.0), value)
+    for resource, value in (spec.get("overhead") or {}).items():
+        total[resource] = total.get(resource, 0.0) + amount(value)
+    return total
 
 
 def kube_capacity(need: Need, nodes: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]],

@@ -104,6 +104,23 @@ def test_a_pod_that_requests_in_exponent_form_is_counted():
     assert kube_capacity(need, CPU_NODES[1:], pods).message == "no room now: the nodes that fit it are full"
 
 
+def test_a_pod_holds_what_the_scheduler_reserves_for_it_its_init_containers_and_overhead_included():
+    # the larger of its containers' sum and any one init container, plus the runtime's overhead
+    init = pod("cpu-1", cpu="1")
+    init["spec"]["initContainers"] = [{"resources": {"requests": {"cpu": "3500m"}}}]
+    overhead = pod("cpu-2", cpu="3")
+    overhead["spec"]["overhead"] = {"cpu": "750m"}
+    need = Need(cpu=0.5, memory=2**30, gpus=0, gpu_resource=GPU)
+    assert kube_capacity(need, CPU_NODES[:1], [init]).message == "can start now"
+    assert kube_capacity(need, CPU_NODES[1:], [overhead]).message == "no room now: the nodes that fit it are full"
+    init["spec"]["initContainers"][0]["resources"]["requests"]["cpu"] = "3600m"
+    assert kube_capacity(need, CPU_NODES[:1], [init]).message == "no room now: the nodes that fit it are full"
+    # a sidecar (an init container that keeps running) adds to the containers
+    sidecar = pod("cpu-1", cpu="3")
+    sidecar["spec"]["initContainers"] = [{"restartPolicy": "Always", "resources": {"requests": {"cpu": "600m"}}}]
+    assert kube_capacity(need, CPU_NODES[:1], [sidecar]).message == "no room now: the nodes that fit it are full"
+
+
 def test_finished_and_unscheduled_pods_hold_nothing():
     pods = [pod("gpu-1", phase="Succeeded", nvidia_com_gpu="4"), {"spec": {"containers": []}, "status": {"phase": "Pending"}}]
     assert kube_capacity(gpu_need(), [GPU_NODE], pods).free == 4
