@@ -65,7 +65,9 @@ KNOWN_WORKSPACES = ("w1", "w2")  # the user's own: w1 running, w2 stopped
 KNOWN_IMAGES = ("lab", "cuda", "team-lab", "old-lab", "code-server")
 KNOWN_PROFILES = ("small", "medium", "gpu-1", "big")
 MIN_REQUESTS = 500
-TIME_BUDGET = 60.0  # seconds for the campaign; with the hub's start the module stays under 90 s
+# Seconds for the campaign: it takes about 30 s on a quiet machine, and twice or more while the
+# other test worker (or anything else) keeps the 2 cores busy; the budget only bounds a hung run.
+TIME_BUDGET = 150.0
 REQUEST_TIMEOUT = 15.0
 
 # Examples per (positive, negative) batch; hypothesis stops early where the inputs allow fewer.
