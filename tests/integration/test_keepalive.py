@@ -31,7 +31,7 @@ def parse(value: str) -> datetime:
 
 @pytest.fixture(scope="module")
 def ka_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    rules = [{"match": {"user": "cal"}, "timeout": QUICK_S}]
+    rules = [{"match": {"user": "cal"}, "timeout": QUICK_S}, {"match": {"user": "dee"}, "exempt": True}]
     settings = {"culling": {"default_timeout": TIMEOUT_S, "startup_grace": 0, "warn_before": "1h", "rules": rules}}
     h = Hub(tmp_path_factory.mktemp("keepalive"), settings=settings).start()
     try:
@@ -82,14 +82,28 @@ def test_a_keepalive_moves_the_stop_to_one_timeout_from_now_and_reaches_the_serv
     wait_for(lambda: own_last_activity(ka_hub, "kept") >= asked, 30, "the server to count the keep-alive")
 
 
-def test_keepalives_are_counted_in_the_apis_metrics_for_admins(ka_hub: Hub):
-    assert keepalive(ka_hub, "ann", "kept", ka_hub.user_token("ann")).status_code == 200
-    metrics = ka_hub.get("/services/workspaces/metrics", token=ka_hub.user_token("admin"))  # read:metrics, as admins have
+def keepalives_counted(hub: Hub) -> float:
+    metrics = hub.get("/services/workspaces/metrics", token=hub.user_token("admin"))  # read:metrics, as admins have
     assert metrics.status_code == 200, metrics.text
     [count] = [line for line in metrics.text.splitlines() if line.startswith("workspaces_api_keepalives_total ")]
-    assert float(count.split()[1]) >= 1
+    return float(count.split()[1])
+
+
+def test_keepalives_are_counted_in_the_apis_metrics_for_admins(ka_hub: Hub):
+    assert keepalive(ka_hub, "ann", "kept", ka_hub.user_token("ann")).status_code == 200
+    assert keepalives_counted(ka_hub) >= 1
     refused = ka_hub.get("/services/workspaces/metrics", token=ka_hub.user_token("ann"))
     assert refused.status_code == 403
+
+
+def test_a_keepalive_of_a_workspace_nothing_stops_moves_nothing_and_is_not_counted(ka_hub: Hub):
+    # dee's rule is exempt: there is no stop to move (the metric counts keep-alives that moved one)
+    ka_hub.start_workspace("dee", "forever", {"image": "lab"})
+    before = keepalives_counted(ka_hub)
+    r = keepalive(ka_hub, "dee", "forever", ka_hub.user_token("dee"))
+    assert r.status_code == 200, r.text
+    assert (r.json()["cull_at"], r.json()["cull_warning"]) == (None, None)
+    assert keepalives_counted(ka_hub) == before
 
 
 def test_a_keepalive_of_a_stopped_workspace_is_a_conflict(ka_hub: Hub):
