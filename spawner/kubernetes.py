@@ -286,9 +286,13 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
 
     async def start(self) -> Any:
         """Check everything the spec refers to, then start; on any failure, remove the pod."""
-        await self._choose_namespace()
-        await self._check_references()
-        await self._check_quota()
+        try:
+            await self._choose_namespace()
+            await self._check_references()
+            await self._check_quota()
+        except WorkspaceSpawnFailed:
+            self.undo_recorded_options()  # refused before anything of the workspace was made
+            raise
         await self._limit_egress()
         await self._start_watching_pods()
         stale = self.pod_reflector.pods.get(f"{self.namespace}/{self.pod_name}")
@@ -649,7 +653,6 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         if message:
             message = f"the namespace {self.namespace}'s quota cannot hold this workspace: {message}"
             self.log.warning("Start of %s refused: %s", self._log_name, message)
-            self.undo_recorded_options()
             raise WorkspaceSpawnFailed(message, reason="quota", status_code=403)
 
     def holds_its_volume(self) -> bool:

@@ -178,6 +178,22 @@ def test_a_missing_data_volume_is_refused_before_anything_is_created(namespace_w
     assert hub_writes(cluster, mark) == []
 
 
+def test_a_refused_data_volume_leaves_the_servers_record_as_it_was(namespace_with_things, cluster):
+    # the hub stores a start's options on the record first; a refused spec must not stay there
+    spec = {"image": "lab", "volumes": [{"claim": "nope", "mount_path": "/d"}]}
+
+    async def go() -> object:
+        s = make_spawner(namespace_with_things, cluster)
+        s.handler = object()  # as User.spawn does, just before it records the start's options
+        s.orm_spawner.user_options = dict(spec)
+        s.apply_spec(spec)
+        with pytest.raises(web.HTTPError):
+            await s.start()
+        return s.orm_spawner
+
+    assert run(go).user_options == {}
+
+
 def test_in_the_shared_namespace_only_claims_shared_with_your_groups_are_yours(namespace_with_things, cluster, namespace):
     add_claim(cluster, namespace, "payroll")  # not shared
     add_claim(cluster, namespace, "genomes", {"workspaces.jupyter.org/groups": "bio, chem"})
