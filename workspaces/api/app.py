@@ -130,9 +130,9 @@ class WorkspacesService:
     def settings(self) -> Any:
         return self.catalog_store.config.settings
 
-    def kept_alive(self, caller: str | None, owner: str, name: str, until: datetime | None) -> None:
+    def kept_alive(self, caller: str | None, owner: str, name: str, until: datetime) -> None:
         self.metrics.keepalives.inc()
-        self.log.info("Keep-alive of %s/%s by %s: stops at %s at the earliest", owner, name, caller, until.isoformat() if until else "never")
+        self.log.info("Keep-alive of %s/%s by %s: stops at %s at the earliest", owner, name, caller, until.isoformat())
 
     # -- specs -------------------------------------------------------------------
 

@@ -446,11 +446,11 @@ class KeepaliveHandler(APIHandler):
         current = stop_time(policy, cull, started, last)
         at = datetime.now(timezone.utc)
         until = kept_alive_until(policy, cull, started, at)
-        if current is None:
+        if current is None or until is None:
             # nothing stops it (exempt, culling off, a dry run): no stop to move, nothing to count
             self.send(await self.workspace(owner, name))
             return
-        if until is not None and until <= current:
+        if until <= current:
             raise ApiError(409, "max_age", f"workspace {owner}/{name} reaches culling.max_age at {iso(until)}; a keep-alive cannot move that")
         body = {"servers": {name: {"last_activity": iso(at)}}}
         answer = await self.hub_call("POST", path("users", owner, "activity"), json_body=body)
