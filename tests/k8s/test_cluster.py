@@ -54,15 +54,18 @@ def test_a_restricted_namespace_refuses_a_pod_that_may_run_as_root(cluster):
 
 def test_the_scheduler_binds_a_gpu_pod_to_the_gpu_node_and_the_kubelet_runs_it(cluster):
     ns = cluster.namespace("gpu")
-    cluster.admin.create("pods", pod(
-        "one-gpu",
-        container={"resources": {"limits": {"nvidia.com/gpu": "1"}}},
-        tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-    ), ns)
-    running = wait_until(
-        lambda: (p := cluster.admin.get("pods", "one-gpu", ns))["status"].get("phase") == "Running" and p, 30, "the pod to run"
-    )
-    assert running["spec"]["nodeName"] == "gpu-1"
+    try:
+        cluster.admin.create("pods", pod(
+            "one-gpu",
+            container={"resources": {"limits": {"nvidia.com/gpu": "1"}}},
+            tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+        ), ns)
+        running = wait_until(
+            lambda: (p := cluster.admin.get("pods", "one-gpu", ns))["status"].get("phase") == "Running" and p, 30, "the pod to run"
+        )
+        assert running["spec"]["nodeName"] == "gpu-1"
+    finally:
+        cluster.delete_namespace(ns)  # the session's cluster: later tests count its GPUs
 
 
 def test_a_pod_asking_for_more_gpus_than_any_node_has_is_refused_by_the_scheduler(cluster):
