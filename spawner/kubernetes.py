@@ -35,9 +35,10 @@ from kubespawner import KubeSpawner
 from kubespawner.objects import make_namespace
 from traitlets import Bool, Float, default
 
-from workspaces.capacity import UNKNOWN, Capacity, Need, amount, kube_capacity, over_quota, pod_charges, quota_lines
+from workspaces.capacity import UNKNOWN, Capacity, Need, kube_capacity, over_quota, pod_charges, quota_lines
 from workspaces.capacity_kube import namespace_quotas
 from workspaces.catalog import Affinity, ImageEntry, ImageSecurity, Profile
+from workspaces.quantity import amount
 from workspaces.spec import ResolvedSpec
 
 from . import egress, pod_security, tokens

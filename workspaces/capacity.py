@@ -20,15 +20,13 @@ all) disables a profile in the forms.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from .catalog import Profile
-from .quantity import format_bytes
+from .quantity import amount, format_bytes
 
 # The states of a capacity, for programs (the message is for people).
 READY = "ready"  # it can start now
@@ -97,27 +95,6 @@ def read_leases(path: Path) -> tuple[int | None, int]:
 
 
 # -- Kubernetes: nodes and pods --------------------------------------------------------
-
-
-# A Kubernetes quantity (apimachinery's resource.Quantity): a number, then a binary or decimal
-# suffix or a decimal exponent. The API server keeps the form it was written in, so a pod's
-# "1e9" stays "1e9"; every form must be read, as any pod of the cluster is counted.
-_QUANTITY = re.compile(r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?)$")
-_SUFFIX = {
-    "Ki": Decimal(2**10), "Mi": Decimal(2**20), "Gi": Decimal(2**30), "Ti": Decimal(2**40), "Pi": Decimal(2**50),
-    "Ei": Decimal(2**60), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1),
-    "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"), "P": Decimal("1e15"),
-    "E": Decimal("1e18"),
-}
-
-
-def amount(quantity: Any) -> float:
-    """A Kubernetes quantity as a number: '500m' -> 0.5, '2Gi' -> 2147483648, '1e9' -> 1e9, '4' -> 4."""
-    match = _QUANTITY.match(str(quantity).strip())
-    if not match:
-        raise ValueError(f"not a Kubernetes quantity: {quantity!r}")
-    number, exponent, suffix = match.groups()
-    return float(Decimal(number + (exponent or "")) * _SUFFIX[suffix or ""])
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ import pytest
 from spawner.gpus import GpuAllocator
 
 from workspaces.capacity import (
-    BUSY, NEVER, READY, SCALE_UP, UNKNOWN, Capacity, Need, amount, kube_capacity, local_capacity, over_quota,
+    BUSY, NEVER, READY, SCALE_UP, UNKNOWN, Capacity, Need, kube_capacity, local_capacity, over_quota,
     pod_charges, quota_lines, read_leases,
 )
 from workspaces.catalog import Profile
+from workspaces.quantity import amount
 
 GPU = "nvidia.com/gpu"
 TAINT = {"key": GPU, "value": "present", "effect": "NoSchedule"}
