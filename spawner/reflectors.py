@@ -17,7 +17,10 @@ restart, every 10 s) parses one response of every pod on the event loop: 2.5 s
 during which the hub answers nobody, and a cache of about 52 KB per pod. These
 list in pages (``list_page_size`` objects, ``limit``/``continue``), so the loop
 runs between pages, and the pod cache keeps only what the spawner reads
-(:func:`slim_pod`), from the list and from the watch alike. A relist keeps the
+(:func:`slim_pod`), from the list and from the watch alike. A page of pods is
+decoded straight into that slim shape (msgspec, typed by :data:`POD_FIELDS`),
+skipping the rest of each pod unread: 3 ms of the event loop per page of 100
+pods where parsing it whole and then slimming it took 17. A relist keeps the
 cached pods that did not change, and the collector does not run while a page
 is parsed: otherwise each relist's new objects set off full collections of
 the hub's whole heap (half a second each, measured at 5,000 pods).
@@ -31,8 +34,9 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict
 
+import msgspec
 from kubernetes_asyncio import watch
 from kubernetes_asyncio.client import ApiException
 from kubespawner.reflector import ResourceReflector
@@ -82,6 +86,13 @@ class _Persistent(ResourceReflector):
         """The dict a list fills and the watch then updates; a subclass's may trim or drop objects."""
         return {}
 
+    def _parse_page(self, raw: bytes) -> dict[str, Any]:
+        """A page of a list (``items`` and ``metadata``), its items as :meth:`_keep` takes them."""
+        return json.loads(raw)
+
+    def _keep(self, kept: dict[str, Any], key: str, item: dict[str, Any]) -> None:
+        kept[key] = item
+
     async def _list_and_update(self, resource_version: str | None = None) -> str:
         """KubeSpawner's list, in pages of ``list_page_size``; the view is replaced once the last page is in.
 
@@ -111,9 +122,9 @@ class _Persistent(ResourceReflector):
                 raise ApiException(status=response.status, reason=response.reason)
             raw = await response.read()
             with _collector_paused():
-                page = json.loads(raw)
+                page = self._parse_page(raw)
                 for item in page["items"]:
-                    kept[f'{item["metadata"]["namespace"]}/{item["metadata"]["name"]}'] = item
+                    self._keep(kept, f'{item["metadata"]["namespace"]}/{item["metadata"]["name"]}', item)
                 token, version = page["metadata"].get("continue"), page["metadata"]["resourceVersion"]
                 del page, raw  # freed here, by reference counting
             if not token:
@@ -192,6 +203,39 @@ def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
     return _shape(pod, POD_FIELDS)
 
 
+def _typed(name: str, fields: Any) -> Any:
+    """The msgspec type that decodes JSON into the shape :func:`_shape` gives ``fields``.
+
+    Keys outside the table are skipped by the decoder without being built, and
+    keys the JSON lacks stay absent (``total=False``), as with :func:`_shape`.
+    """
+    if fields is True:
+        return Any
+    if isinstance(fields, list):
+        return list[_typed(name, fields[0])] | None
+    return TypedDict(name, {key: _typed(f"{name}_{key}", inner) for key, inner in fields.items()}, total=False) | None
+
+
+_PodPage = TypedDict("_PodPage", {"items": list[_typed("SlimPod", POD_FIELDS)], "metadata": dict[str, Any]})
+_decode_pod_page = msgspec.json.Decoder(_PodPage).decode
+
+
+def slim_pod_page(raw: bytes) -> dict[str, Any]:
+    """A page of a pod list (JSON), its items as :func:`slim_pod` would make them.
+
+    Decoded straight into that shape; a page the typed decoder refuses (a field
+    of another type than the API documents, which :func:`_shape` passes through
+    as it is) is parsed whole and slimmed instead, so one odd pod never keeps
+    the others out of the cache.
+    """
+    try:
+        return _decode_pod_page(raw)
+    except msgspec.ValidationError:
+        page = json.loads(raw)
+        page["items"] = [slim_pod(item) for item in page["items"]]
+        return page
+
+
 class _SlimPods(dict):
     """Pods as :func:`slim_pod` keeps them, whether from a list or the watch.
 
@@ -205,10 +249,17 @@ class _SlimPods(dict):
         self.reuse = reuse or {}
 
     def __setitem__(self, key: str, pod: dict[str, Any]) -> None:
+        self._put(key, pod, slim_pod)
+
+    def put_slim(self, key: str, pod: dict[str, Any]) -> None:
+        """Keep ``pod``, already slim (:func:`slim_pod_page`)."""
+        self._put(key, pod, None)
+
+    def _put(self, key: str, pod: dict[str, Any], slim: Any) -> None:
         cached = self.reuse.get(key)
-        version = pod.get("metadata", {}).get("resourceVersion")
-        if cached is None or version is None or cached["metadata"].get("resourceVersion") != version:
-            cached = slim_pod(pod)
+        version = (pod.get("metadata") or {}).get("resourceVersion")
+        if cached is None or version is None or (cached.get("metadata") or {}).get("resourceVersion") != version:
+            cached = slim(pod) if slim else pod
         super().__setitem__(key, cached)
 
 
@@ -217,6 +268,12 @@ class WorkspacePodReflector(_Persistent, PodReflector):
 
     def _cache(self) -> dict[str, Any]:
         return _SlimPods(reuse=self.resources)
+
+    def _parse_page(self, raw: bytes) -> dict[str, Any]:
+        return slim_pod_page(raw)
+
+    def _keep(self, kept: dict[str, Any], key: str, item: dict[str, Any]) -> None:
+        kept.put_slim(key, item)
 
     async def _list_and_update(self, resource_version: str | None = None) -> str:
         version = await super()._list_and_update(resource_version)

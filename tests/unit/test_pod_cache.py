@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
 
 from kubespawner import KubeSpawner
 
 from spawner.pod_failures import pod_failure
-from spawner.reflectors import _SlimPods, slim_pod
+from spawner.reflectors import _SlimPods, slim_pod, slim_pod_page
 
 # A workspace pod as the API server lists it (shortened: one env variable,
 # one volume, one managedFields entry; a real one has dozens).
@@ -146,3 +147,37 @@ def test_a_relist_keeps_the_cached_pods_that_did_not_change():
     assert relist["ws-team/ws-ann--train"] is before["ws-team/ws-ann--train"]
     relist["ws-team/ws-ann--train"] = changed
     assert relist["ws-team/ws-ann--train"] == slim_pod(changed)
+
+
+def page_of(*pods: dict) -> bytes:
+    return json.dumps({"kind": "PodList", "metadata": {"resourceVersion": "9", "continue": "c"}, "items": list(pods)}).encode()
+
+
+def test_a_page_of_pods_is_decoded_into_what_slim_pod_keeps():
+    unschedulable = copy.deepcopy(FULL)
+    unschedulable["status"] = {"phase": "Pending", "conditions": [
+        {"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": "0/3 nodes are available."}]}
+    crashed = copy.deepcopy(FULL)
+    crashed["status"]["containerStatuses"][0].update(
+        state={"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": "t"}}, lastState={"terminated": {"exitCode": 1}})
+    bare = {"metadata": {"name": "ws-a", "namespace": "n", "uid": "u"}, "spec": {"containers": [{"name": "notebook"}]},
+            "status": {"phase": "Pending"}}
+    page = slim_pod_page(page_of(FULL, unschedulable, crashed, bare))
+    assert page["items"] == [slim_pod(p) for p in (FULL, unschedulable, crashed, bare)]
+    assert page["metadata"] == {"resourceVersion": "9", "continue": "c"}
+
+
+def test_a_pod_of_an_unexpected_shape_does_not_keep_its_page_out_of_the_cache():
+    odd = copy.deepcopy(FULL)
+    odd["metadata"]["name"] = "ws-odd"
+    odd["spec"]["containers"] = "not a list"  # the typed decoder refuses it; slim_pod passes it through
+    page = slim_pod_page(page_of(FULL, odd))
+    assert page["items"] == [slim_pod(FULL), slim_pod(odd)]
+
+
+def test_a_relist_page_keeps_the_cached_pods_that_did_not_change():
+    before = _SlimPods()
+    before["ws-team/ws-ann--train"] = copy.deepcopy(FULL)
+    relist = _SlimPods(reuse=before)
+    relist.put_slim("ws-team/ws-ann--train", slim_pod_page(page_of(FULL))["items"][0])
+    assert relist["ws-team/ws-ann--train"] is before["ws-team/ws-ann--train"]
