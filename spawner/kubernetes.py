@@ -37,7 +37,7 @@ from traitlets import Bool, Float, default
 
 from workspaces.capacity import UNKNOWN, Capacity, Need, kube_capacity, over_quota, pod_charges, quota_lines
 from workspaces.capacity_kube import namespace_quotas
-from workspaces.catalog import Affinity, ImageEntry, ImageSecurity, Profile
+from workspaces.catalog import ImageEntry, ImageSecurity, Profile
 from workspaces.quantity import amount
 from workspaces.spec import ResolvedSpec
 
@@ -46,6 +46,7 @@ from .base import WorkspaceSpawnerMixin, WorkspaceSpawnFailed
 from workspaces.kubeflow import NamespaceRefused, check_namespace
 from workspaces.naming import NAME_PREFIX, label_value, object_name, template_namespace
 from .pod_failures import PodFailure, claim_failure, pod_failure
+from .pod_placement import placement_traits
 from .references import Namespace, Refused, check_volumes, pod_default_labels
 from .refusals import is_refusal, refusal
 from .reflectors import POD_LABELS, NodeReflector, WorkspaceEventReflector, WorkspacePodReflector
@@ -718,21 +719,6 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
 
     # -- the spec -----------------------------------------------------------------
 
-    def _apply_affinity(self, affinity: Affinity) -> None:
-        """The profile's affinity, through KubeSpawner's six affinity traits."""
-
-        def terms(items: list[Any]) -> list[dict[str, Any]]:
-            return [item.model_dump(exclude_defaults=True) for item in items]
-
-        node, pod, anti = affinity.nodeAffinity, affinity.podAffinity, affinity.podAntiAffinity
-        required = node.requiredDuringSchedulingIgnoredDuringExecution if node else None
-        self.node_affinity_required = terms(required.nodeSelectorTerms) if required else []
-        self.node_affinity_preferred = terms(node.preferredDuringSchedulingIgnoredDuringExecution) if node else []
-        self.pod_affinity_required = terms(pod.requiredDuringSchedulingIgnoredDuringExecution) if pod else []
-        self.pod_affinity_preferred = terms(pod.preferredDuringSchedulingIgnoredDuringExecution) if pod else []
-        self.pod_anti_affinity_required = terms(anti.requiredDuringSchedulingIgnoredDuringExecution) if anti else []
-        self.pod_anti_affinity_preferred = terms(anti.preferredDuringSchedulingIgnoredDuringExecution) if anti else []
-
     def _apply_image_security(self, image: ImageEntry) -> None:
         pod, container = self._security_contexts
         if callable(pod) or callable(container):
@@ -753,28 +739,12 @@ class KubeWorkspaceSpawner(WorkspaceSpawnerMixin, KubeSpawner):
         settings = self.workspaces_settings
         self.image = image.image
         self.image_pull_policy = image.pull_policy
-        self.cpu_limit = profile.cpu.limit
-        self.cpu_guarantee = profile.cpu.guarantee
-        self.mem_limit = profile.memory.limit_bytes()
-        self.mem_guarantee = profile.memory.guarantee_bytes()
-        # extended resources: the limit is the request (Kubernetes requires them equal)
-        self.extra_resource_limits = {profile.gpu.resource: str(resolved.gpus)} if resolved.gpus else {}
-        self.node_selector = dict(profile.node_selector)
-        self.tolerations = [
-            {
-                key: value
-                for key, value in {
-                    "key": t.key,
-                    "operator": t.operator,
-                    "value": t.value,
-                    "effect": t.effect,
-                    "tolerationSeconds": t.toleration_seconds,
-                }.items()
-                if value is not None
-            }
-            for t in profile.tolerations
-        ]
-        self._apply_affinity(profile.affinity)
+        for trait, value in placement_traits(profile, resolved.gpus).items():
+            setattr(self, trait, value)
+        placeholders = settings.settings.kubernetes.placeholders
+        if placeholders.enabled:
+            # above the placeholders' class, so the scheduler preempts one for this pod
+            self.priority_class_name = placeholders.workspace_priority_class
         self._apply_image_security(image)
         labels = workspace_labels(self.user.name, self.name, image.id, profile.id)
         self.extra_labels = labels

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from .catalog_edits import apply_edits, read_edits
-from .config import LoadedConfig, Model, load_config, read_yaml
+from .config import LoadedConfig, Model, WarmPoolSettings, load_config, read_yaml
 from .errors import ConfigError, Issue, issues_from_pydantic
 from .naming import is_dns_label
 from .quantity import cpu_cores, format_bytes, memory_bytes
@@ -95,6 +95,9 @@ class LocalRuntime(Model):
     )
     command: list[str] | None = Field(
         None, min_length=1, description="A command that starts a JupyterHub single-user server."
+    )
+    warm_pool: WarmPoolSettings | None = Field(
+        None, description="This image's warm processes (python runtimes only); null: the hub's local.warm_pool."
     )
 
     @model_validator(mode="after")
@@ -301,6 +304,13 @@ class Profile(Model):
     groups: list[str] = Field(default_factory=list, description="Groups allowed; empty means everyone.")
     default: bool = False
     hidden: bool = False
+    placeholders: int = Field(
+        0,
+        ge=0,
+        le=1000,
+        description="Low-priority pods of this profile's size kept running, so that a start preempts one instead "
+        "of waiting for a new node (Kubernetes backend, with kubernetes.placeholders.enabled).",
+    )
 
     def allows(self, groups: Iterable[str]) -> bool:
         return not self.groups or bool(set(self.groups) & set(groups))

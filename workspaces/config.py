@@ -308,7 +308,26 @@ class StorageSettings(Model):
         return self
 
 
+MAX_WARM_POOL = 8
+
+
+class WarmPoolSettings(Model):
+    """Warm processes kept per image: a start takes one instead of importing the server anew."""
+
+    size: int = Field(
+        1,
+        ge=0,
+        le=MAX_WARM_POOL,
+        description="Warm processes per image (0 to 8); 0 turns warm starts off. Each holds the memory "
+        "of an idle server (about 100 MB) while it waits; see the README for sizing.",
+    )
+
+
 class LocalSettings(Model):
+    warm_pool: WarmPoolSettings = Field(
+        WarmPoolSettings(),
+        description="Warm starts, for every image with a 'python' runtime; an image's local.warm_pool overrides it.",
+    )
     gpus: Literal["auto", "none"] = Field(
         "auto", description="auto: detect with nvidia-smi; none: offer no GPUs."
     )
@@ -444,6 +463,71 @@ class EgressSettings(Model):
         return self
 
 
+class PlaceholderSettings(Model):
+    """Placeholder pods that keep room for the next starts (spawner.placeholders); each profile says how many."""
+
+    enabled: bool = Field(
+        False,
+        description="Keep each profile's `placeholders` pods running, and give workspace pods workspace_priority_class. "
+        "Both PriorityClasses must exist (the chart makes them).",
+    )
+    namespace: str | None = Field(
+        None, description="Where the placeholders run (the chart: the hub's namespace); null: kubernetes.namespace."
+    )
+    priority_class: str = Field(
+        "workspaces-placeholder", description="PriorityClass of the placeholders: below workspace_priority_class."
+    )
+    workspace_priority_class: str = Field(
+        "workspaces-default", description="PriorityClass of workspace pods, so they preempt the placeholders."
+    )
+    interval: float = Field(10, gt=0, description="Seconds between checks that the placeholders match the profiles.")
+
+    @model_validator(mode="after")
+    def _names(self) -> PlaceholderSettings:
+        for what, name in (("namespace", self.namespace), ("priority_class", self.priority_class),
+                           ("workspace_priority_class", self.workspace_priority_class)):
+            if name is not None and not is_dns_label(name):
+                raise ValueError(f"placeholders.{what} {name!r} is not a DNS-1123 label (a-z, 0-9, '-', at most 63)")
+        return self
+
+
+class PrepullSettings(Model):
+    """The pre-puller (spawner.prepuller): every offered image pulled onto the nodes that can run it, as the catalog changes."""
+
+    enabled: bool = Field(
+        False,
+        description="Keep one DaemonSet per placement of the profiles (node selector, tolerations, required node "
+        "affinity) pulling the catalog's images there. false: the DaemonSets made before are removed.",
+    )
+    namespace: str | None = Field(
+        None, description="Where the DaemonSets are (the chart: the hub's namespace); null: kubernetes.namespace."
+    )
+    pause_image: str = Field(
+        "registry.k8s.io/pause:3.10",
+        min_length=1,
+        description="The container each pre-pull pod keeps running once its images are pulled (it uses almost nothing).",
+    )
+    command: list[str] = Field(
+        default_factory=lambda: ["/bin/sh", "-c", "echo Pulling complete"],
+        min_length=1,
+        description="What each image runs once pulled, in an init container that must exit 0 (zero-to-jupyterhub's "
+        "command). The images must have it: an image without it is still pulled, but its failing init container "
+        "holds the pulls listed after it on that node.",
+    )
+    interval: float = Field(
+        2, gt=0, le=300, description="Seconds between checks of the catalog: an edit reaches the DaemonSets within this."
+    )
+    resync: float = Field(
+        60, gt=0, description="Seconds between full checks of the DaemonSets (one LIST), which restore one changed by hand."
+    )
+
+    @model_validator(mode="after")
+    def _names(self) -> PrepullSettings:
+        if self.namespace is not None and not is_dns_label(self.namespace):
+            raise ValueError(f"prepull.namespace {self.namespace!r} is not a DNS-1123 label (a-z, 0-9, '-', at most 63)")
+        return self
+
+
 class KubernetesSettings(Model):
     """The Kubernetes backend: where workspaces go and what their pods get."""
 
@@ -477,6 +561,12 @@ class KubernetesSettings(Model):
     )
     egress: EgressSettings = Field(
         EgressSettings(), description="What workspaces may reach; limited by default (no metadata server, no private ranges)."
+    )
+    placeholders: PlaceholderSettings = Field(
+        PlaceholderSettings(), description="Low-priority pods per profile that keep room for the next starts; off by default."
+    )
+    prepull: PrepullSettings = Field(
+        PrepullSettings(), description="Pull every offered image onto the nodes that can run it, as the catalog changes; off by default."
     )
 
     @model_validator(mode="after")

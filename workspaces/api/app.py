@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from pydantic import ValidationError
 from tornado import web
+from tornado.ioloop import IOLoop
 from traitlets import Integer, Unicode, default
 from traitlets.config import Application
 
@@ -369,6 +370,17 @@ class WorkspacesAPI(Application):
         app = self.make_app()
         server = app.listen(self.port, address=self.ip)
         self.log.info("Workspaces API on %s:%d", self.ip, self.port)
+        settings = app.service.settings  # type: ignore[attr-defined]
+        if settings.backend == "kubernetes" and settings.kubernetes.placeholders.enabled:
+            # here rather than in the hub: this process already follows the catalog and its edits
+            from spawner.placeholders import keep_placeholders
+
+            IOLoop.current().add_callback(keep_placeholders, app.service.catalog_store, self.log)  # type: ignore[attr-defined]
+        if settings.backend == "kubernetes":
+            # on: the pre-pull DaemonSets follow the catalog from here too; off: any made before are removed
+            from spawner.prepuller import keep_prepulled
+
+            IOLoop.current().add_callback(keep_prepulled, app.service.catalog_store, self.log)  # type: ignore[attr-defined]
         # Objects made at start (imports, the catalog) live as long as the process:
         # keep them out of the collector's full passes, which otherwise add tens
         # of milliseconds to an occasional request.
