@@ -52,6 +52,7 @@ GROUPS = {
     "networkpolicies": "/apis/networking.k8s.io/v1",
     "poddisruptionbudgets": "/apis/policy/v1",
     "deployments": "/apis/apps/v1",
+    "daemonsets": "/apis/apps/v1",
     "profiles": "/apis/kubeflow.org/v1",
     "poddefaults": "/apis/kubeflow.org/v1alpha1",
 }

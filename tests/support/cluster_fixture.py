@@ -21,6 +21,8 @@ from .kubelet import PROVISIONER, Kubelet, Node, Provisioner
 DATA = Path(__file__).resolve().parents[1] / "data"
 RBAC = Path(__file__).resolve().parents[2] / "config" / "kubernetes" / "rbac.yaml"
 HUB_NAMESPACE, HUB_ACCOUNT = "workspaces", "hub"  # as config/kubernetes/rbac.yaml binds them
+RBAC_PLURALS = {"ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings", "Role": "roles",
+                "RoleBinding": "rolebindings"}
 METHODS = {"create": "POST", "update": "PUT", "patch": "PATCH", "delete": "DELETE", "deletecollection": "DELETE"}
 
 NODES = [
@@ -155,7 +157,7 @@ class Cluster:
             self.admin.namespace(HUB_NAMESPACE)
             self.admin.apply("serviceaccounts", {"metadata": {"name": HUB_ACCOUNT, "namespace": HUB_NAMESPACE}})
             for doc in yaml.safe_load_all(RBAC.read_text()):
-                self.admin.apply("clusterroles" if doc["kind"] == "ClusterRole" else "clusterrolebindings", doc)
+                self.admin.apply(RBAC_PLURALS[doc["kind"]], doc)
             self._hub = self.admin.as_token(self.admin.request_token(HUB_NAMESPACE, HUB_ACCOUNT))
         return self._hub
 
