@@ -22,27 +22,31 @@ import os
 import resource
 import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from jupyterhub import orm
 from jupyterhub.spawner import SimpleLocalProcessSpawner, set_user_setuid
+from jupyterhub.utils import random_port
 from tornado import web
 from traitlets import Any as AnyTrait
 from traitlets import Int, List, Unicode, default
 
 import workspaces
 from workspaces.capacity import local_capacity
-from workspaces.catalog import Profile
+from workspaces.catalog import Catalog, ImageEntry, Profile
 from workspaces.config import LocalSettings, WorkspacesConfig
 from workspaces.naming import workspace_name
 from workspaces.spec import ResolvedSpec
 
+from . import warm
 from .accounts import Account, AccountError, blocked_for_others, ensure_account
 from .base import WorkspaceSpawnerMixin, WorkspaceSpawnFailed
 from .gpus import GpuAllocator, GpuUnavailable, detect_gpus
 from .limits import LimitsPlan, WorkspaceCgroups, detect
 from .users_env import UsersEnvError, users_python
+from .warm import WarmStartFailed
 
 # A Jupyter data folder with this package's JupyterLab extensions (labextensions/...).
 LAB_EXTENSIONS_ROOT = Path(workspaces.__file__).parent / "jupyter"
@@ -109,6 +113,56 @@ def machine_gpus(local: LocalSettings, lease_file: Path) -> GpuAllocator:
     return _allocator
 
 
+def workspaces_python(local: LocalSettings) -> str | None:
+    """local.python; else, when workspaces run as their users' accounts and cannot run the
+    hub's own interpreter, the users' environment (:mod:`spawner.users_env`); else None.
+
+    Raises UsersEnvError when that environment cannot be made.
+    """
+    if local.python or local.isolation_mode(os.geteuid()) != "users":
+        return local.python
+    return users_python()
+
+
+def runtime_argv(image: ImageEntry, local: LocalSettings) -> list[str]:
+    """The command that runs ``image``'s server here (its local runtime, with ``python: default`` resolved)."""
+    assert image.local is not None  # resolve_spec refuses images without a local runtime
+    argv = image.local.argv()
+    if image.local.python == "default":
+        python = workspaces_python(local)
+        if python:
+            argv[0] = python
+    return argv
+
+
+def fill_warm_pools(catalog: Catalog, local: LocalSettings, workspaces_root: Path) -> list[str]:
+    """Start the warm processes of every image with a python runtime, at hub start; the images warmed."""
+    warmed = []
+    for image in catalog.images:
+        size = warm_pool_size(image, local)
+        if image.local is None or image.hidden or not size or image.unavailable_reason("local"):
+            continue
+        try:
+            argv = runtime_argv(image, local)
+        except UsersEnvError:
+            continue  # said in the log at start; every start fails the same way
+        if warm.is_python_runtime(argv):
+            warm.pool_for(image.id, argv[0], size, warm_folder(workspaces_root)).fill()
+            warmed.append(image.id)
+    return warmed
+
+
+def warm_pool_size(image: ImageEntry, local: LocalSettings) -> int:
+    """How many warm processes ``image`` keeps: its own local.warm_pool, else the hub's."""
+    own = image.local.warm_pool if image.local is not None else None
+    return (own or local.warm_pool).size
+
+
+def warm_folder(workspaces_root: Path | str) -> Path:
+    """The warm processes' sockets: beside the workspaces, the hub's account's alone."""
+    return Path(workspaces_root).parent / "warm"
+
+
 class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
     """Workspaces as local jupyter server processes (the embedded default)."""
 
@@ -172,21 +226,8 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         self.mem_limit = profile.memory.limit_bytes()
         self.mem_guarantee = profile.memory.guarantee_bytes()
         self.gpu_request = resolved.gpus
-        assert image.local is not None  # resolve_spec refuses images without a local runtime
-        self.cmd = image.local.argv()
-        if image.local.python == "default":
-            python = self.workspaces_python()
-            if python:
-                self.cmd[0] = python
-
-    def workspaces_python(self) -> str | None:
-        """local.python; else, when workspaces run as their users' accounts and cannot run the
-        hub's own interpreter, the users' environment (:mod:`spawner.users_env`); else None."""
-        local = self.workspaces_settings.settings.local
-        if local.python or local.isolation_mode(os.geteuid()) != "users":
-            return local.python
         try:
-            return users_python()
+            self.cmd = runtime_argv(image, self.workspaces_settings.settings.local)
         except UsersEnvError as e:
             raise WorkspaceSpawnFailed(f"Workspaces cannot start: {e}", reason="isolation", status_code=500) from None
 
@@ -249,15 +290,74 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
                         f"Cannot set the workspace's limits in {cgroups.path(folder.name)}: {e.strerror}",
                         reason="limits", status_code=500,
                     ) from None
-            ip, port = await super().start()
-            await self._wait_until_serving(ip, port)
-            return ip, port
+            return await self._start_server()
         except BaseException:
             self._release_gpus()
             self._remove_cgroup()
             if created and not any(folder.iterdir()):
                 folder.rmdir()
             raise
+
+    async def _start_server(self) -> tuple[str, int]:
+        """Warm when the image's pool has a process ready, else (or when that fails) cold."""
+        pool = self.warm_pool()
+        process = pool.take() if pool is not None else None
+        if process is not None:
+            try:
+                address = await self._start_warm(process)
+                self.log.info("Started %s warm (process %d)", self._log_name, process.proc.pid)
+                return address
+            except WarmStartFailed as e:
+                self.log.warning("Warm start of %s failed, starting cold: %s", self._log_name, e)
+                process.kill()
+                self.proc, self.pid = None, 0
+            finally:
+                # after the taken server is up: its replacement's imports must not slow this start
+                pool.fill()
+        ip, port = await super().start()
+        await self._wait_until_serving(ip, port)
+        return ip, port
+
+    def warm_pool(self) -> warm.WarmPool | None:
+        """The warm processes of this workspace's image, or None: off (size 0), or not a python runtime."""
+        image = self.resolved_spec.image if self.resolved_spec is not None else None
+        if image is None or not warm.is_python_runtime(self.cmd):
+            return None
+        size = warm_pool_size(image, self.workspaces_settings.settings.local)
+        if size == 0:
+            return None
+        return warm.pool_for(image.id, self.cmd[0], size, warm_folder(self.workspaces_root))
+
+    async def _start_warm(self, process: warm.WarmProcess) -> tuple[str, int]:
+        """What LocalProcessSpawner.start and make_preexec_fn do, done by a warm process."""
+        if self.port == 0:
+            self.port = random_port()
+        folder = Path(self.home_dir)
+        cgroups = workspace_cgroups()
+        account = self.account
+        request = {
+            "argv": [*self.cmd, *self.get_args()],
+            "env": self.get_env(),
+            "cwd": str(folder),
+            "umask": SERVER_UMASK,
+            "cgroup_procs": str(cgroups.path(folder.name) / "cgroup.procs") if cgroups is not None else None,
+            "rlimit_data": self._rlimit_data(cgroups),
+            "uid": account.uid if account is not None else None,
+            "gid": account.gid if account is not None else None,
+            "groups": os.getgrouplist(account.name, account.gid) if account is not None else [],
+        }
+        self.proc, self.pid = process.proc, process.proc.pid
+        await process.become(request)
+        ip, port = self.ip or "127.0.0.1", self.port
+        status = await self._wait_until_serving(ip, port, exited=process.proc.poll)
+        if status is not None:
+            raise WarmStartFailed(f"the server exited with status {status} while starting")
+        return ip, port
+
+    def _rlimit_data(self, cgroups: WorkspaceCgroups | None) -> int | None:
+        # the cgroup holds the whole workspace; without one, each process gets the limit
+        enforce = self.workspaces_settings.settings.local.enforce_memory_limit
+        return self.mem_limit if enforce and cgroups is None and self.mem_limit else None
 
     # -- isolation ----------------------------------------------------------------
 
@@ -329,12 +429,18 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         if cgroups is not None:
             cgroups.remove(self.workspace_dir().name)
 
-    async def _wait_until_serving(self, ip: str, port: int) -> None:
+    async def _wait_until_serving(self, ip: str, port: int, exited: Callable[[], int | None] | None = None) -> int | None:
         """Fail the start as soon as the server exits, rather than after the
-        hub's http_timeout; a server still quiet at that time is the hub's call."""
+        hub's http_timeout; a server still quiet at that time is the hub's call.
+
+        With ``exited`` (a warm start), its exit status is returned instead: the
+        start goes on cold, so this start's GPUs and cgroup must stay (poll would free them).
+        """
         deadline = asyncio.get_running_loop().time() + self.http_timeout
         while asyncio.get_running_loop().time() < deadline:
-            status = await self.poll()
+            status = exited() if exited is not None else await self.poll()
+            if status is not None and exited is not None:
+                return status
             if status is not None:
                 raise WorkspaceSpawnFailed(
                     f"the workspace server exited with status {status} while starting; the hub's log has its output",
@@ -347,7 +453,8 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
                 await asyncio.sleep(0.2)
                 continue
             writer.close()
-            return
+            return None
+        return None
 
     def get_env(self) -> dict[str, str]:
         env = super().get_env()
@@ -378,9 +485,7 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         home = self.home_dir
         cgroups = workspace_cgroups()
         cgroup_procs = cgroups.path(Path(home).name) / "cgroup.procs" if cgroups is not None else None
-        enforce = self.workspaces_settings.settings.local.enforce_memory_limit
-        # the cgroup holds the whole workspace; without one, each process gets the limit
-        limit = self.mem_limit if enforce and cgroup_procs is None else None
+        limit = self._rlimit_data(cgroups)
         become = set_user_setuid(self.account.name, chdir=False) if self.account is not None else None
 
         def preexec() -> None:

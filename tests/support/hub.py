@@ -134,7 +134,8 @@ class Hub:
                 "extra_config": "extra_config.py",
             },
             # as root the workspaces run as their users' accounts, which must be able to run this
-            "local": {"gpus": "none"},
+            # warm processes (spawner.warm) only where a test asks: each costs a server's imports
+            "local": {"gpus": "none", "warm_pool": {"size": 0}},
             "culling": {"port": self.culler_port},
             "api": {"port": self.api_port},
             "catalog": "catalog.yaml",
