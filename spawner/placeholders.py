@@ -23,7 +23,7 @@ import asyncio
 import logging
 from typing import Any
 
-from kubernetes_asyncio.client import AppsV1Api
+from kubernetes_asyncio.client import ApiException, AppsV1Api
 from kubespawner.objects import make_pod
 
 from workspaces.catalog import Catalog, CatalogStore, Profile
@@ -60,8 +60,9 @@ def placeholder_deployment(profile: Profile, settings: KubernetesSettings, seria
         priority_class_name=settings.placeholders.priority_class,
         **placement_traits(profile, profile.gpu.count),
     )
-    template = serialize(pod)
-    template["metadata"].pop("name", None)  # the Deployment names its pods
+    pod = serialize(pod)
+    # a pod template is a pod's metadata and spec only; the Deployment names its pods
+    template = {"metadata": {k: v for k, v in pod["metadata"].items() if k != "name"}, "spec": pod["spec"]}
     template["spec"]["restartPolicy"] = "Always"  # the only policy a Deployment allows
     # a preempted placeholder goes at once: its room is the workspace's
     template["spec"]["terminationGracePeriodSeconds"] = 0
@@ -96,7 +97,11 @@ class PlaceholderController:
 
     async def sync(self) -> Changes:
         """Make the Deployments match the catalog now."""
-        wanted = wanted_deployments(self.store.current(), self.settings, self.api_client.sanitize_for_serialization)
+        wanted = (
+            wanted_deployments(self.store.current(), self.settings, self.api_client.sanitize_for_serialization)
+            if self.settings.placeholders.enabled
+            else []  # turned off: the ones kept before go
+        )
         changes = await self.owned.sync(wanted)
         if changes:
             self.log.info(
@@ -116,7 +121,11 @@ class PlaceholderController:
 
 
 async def keep_placeholders(store: CatalogStore, log: logging.Logger) -> None:
-    """The workspaces API service's task, from its start until it stops (cancelled then)."""
+    """The workspaces API service's task on Kubernetes, from its start until it stops (cancelled then).
+
+    With placeholders on, it keeps them; off, it removes once any that an
+    earlier configuration left (the chart keeps the hub's right to do so).
+    """
     from workspaces.api.kube import api_client
 
     try:
@@ -125,4 +134,12 @@ async def keep_placeholders(store: CatalogStore, log: logging.Logger) -> None:
         log.error("Placeholders are not kept: no Kubernetes credentials (%s)", e)
         return
     async with client:
-        await PlaceholderController(store, store.config.settings.kubernetes, client, log).run(asyncio.Event())
+        controller = PlaceholderController(store, store.config.settings.kubernetes, client, log)
+        if store.config.settings.kubernetes.placeholders.enabled:
+            await controller.run(asyncio.Event())
+            return
+        try:
+            await controller.sync()
+        except Exception as e:  # an install without the placeholders' Role has none to remove
+            detail = f"{e.status} {e.reason}" if isinstance(e, ApiException) else f"{type(e).__name__}: {e}"
+            log.info("Placeholders are off; could not look for any left from before (%s)", detail)

@@ -39,6 +39,8 @@ def test_only_profiles_that_ask_for_placeholders_get_a_deployment_of_that_many(c
     [made] = deployments(config_file)
     assert made["metadata"]["name"] == "placeholder-gpu-held"
     assert made["spec"]["replicas"] == 3
+    assert set(made["spec"]["template"]) == {"metadata", "spec"}  # what a pod template may hold
+    assert "name" not in made["spec"]["template"]["metadata"]
 
 
 def test_a_placeholder_reserves_what_a_workspace_of_its_profile_reserves_where_it_may_run(config_file):

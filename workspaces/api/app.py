@@ -371,7 +371,7 @@ class WorkspacesAPI(Application):
         server = app.listen(self.port, address=self.ip)
         self.log.info("Workspaces API on %s:%d", self.ip, self.port)
         settings = app.service.settings  # type: ignore[attr-defined]
-        if settings.backend == "kubernetes" and settings.kubernetes.placeholders.enabled:
+        if settings.backend == "kubernetes":
             # here rather than in the hub: this process already follows the catalog and its edits
             from spawner.placeholders import keep_placeholders
 

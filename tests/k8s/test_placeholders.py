@@ -1,0 +1,135 @@
+"""Placeholders on the real control plane: the real scheduler preempts one for a workspace.
+
+The hub's placeholder controller (spawner.placeholders) runs as the hub's
+ServiceAccount holding exactly config/kubernetes/placeholders-rbac.yaml's Role
+in the placeholders' namespace, with that file's PriorityClasses. gpu-1 is the
+only GPU node (four nvidia.com/gpu, tainted); other tests use its GPUs too, so
+each test here waits for them all to be free and gives them back at its end.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ..support.cluster import wait_until
+from ..support.cluster_fixture import GPUS
+from .conftest import RESTRICTED
+from .kube import make_spawner, run, use_cluster, write_config
+
+PLACEHOLDERS_RBAC = Path(__file__).resolve().parents[2] / "config" / "kubernetes" / "placeholders-rbac.yaml"
+DOCS = list(yaml.safe_load_all(PLACEHOLDERS_RBAC.read_text()))
+[ROLE] = [d for d in DOCS if d["kind"] == "Role"]
+GPU_ONE = {
+    "id": "gpu-one",
+    "display_name": "One GPU",
+    "cpu": {"guarantee": 0.1, "limit": 1},
+    "memory": {"guarantee": "64Mi", "limit": "1Gi"},
+    "gpu": {"count": 1},
+    "node_selector": {"nvidia.com/gpu.present": "true"},
+    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
+}
+PLACEHOLDER_PODS = "app.kubernetes.io/component=placeholder"
+
+
+@pytest.fixture(scope="module")
+def priority_classes(cluster):
+    """The PriorityClasses an installer makes (the hub never does)."""
+    classes = [d for d in DOCS if d["kind"] == "PriorityClass"]
+    for c in classes:
+        cluster.admin.apply("priorityclasses", c)
+    yield
+    for c in classes:
+        cluster.admin.delete("priorityclasses", c["metadata"]["name"])
+
+
+@pytest.fixture
+def placeholder_namespace(cluster, priority_classes):
+    """The hub's namespace, where the placeholders run; removed (with them) after the test."""
+    name = cluster.namespace("hub", labels=RESTRICTED)
+    yield name
+    cluster.delete_namespace(name)
+    # the GPUs the placeholders held are free again for the tests that come next
+    wait_until(lambda: not cluster.items("pods", name), 60, "the placeholders to go")
+
+
+def controller(cluster, namespace: str, config_file: Path):
+    """The hub's placeholder controller with the Role of config/kubernetes/placeholders-rbac.yaml (call in a loop)."""
+    from spawner.placeholders import PlaceholderController
+    from workspaces.api.kube import api_client
+    from workspaces.catalog import CatalogStore
+    from workspaces.config import load_config
+
+    use_cluster(cluster.service_account(namespace, "hub", rules=ROLE["rules"]))
+    store = CatalogStore(load_config(config_file))
+
+    async def make() -> Any:
+        return PlaceholderController(store, store.config.settings.kubernetes, await api_client())
+
+    return make()
+
+
+def placeholders(cluster, namespace: str) -> list[dict[str, Any]]:
+    return cluster.items("pods", namespace, labelSelector=PLACEHOLDER_PODS)
+
+
+def sync(cluster, namespace: str, config_file: Path) -> None:
+    async def once() -> None:
+        c = await controller(cluster, namespace, config_file)
+        async with c.api_client:
+            await c.sync()
+
+    run(once)
+
+
+def replicas(cluster, namespace: str) -> dict[str, int]:
+    return {d["metadata"]["name"]: d["spec"]["replicas"] for d in cluster.items("deployments", namespace)}
+
+
+def test_a_gpu_workspace_preempts_a_placeholder_and_starts_on_the_node_it_held(cluster, tmp_path, namespace, placeholder_namespace):
+    wait_until(lambda: cluster.gpus_free() == GPUS, 60, "the GPUs of earlier tests' pods to be free")
+    config_file = write_config(tmp_path, profiles=({**GPU_ONE, "placeholders": GPUS},), namespace=namespace,
+                               placeholders={"enabled": True, "namespace": placeholder_namespace})
+    sync(cluster, placeholder_namespace, config_file)
+
+    def held() -> list[str]:
+        return [p["spec"].get("nodeName") for p in placeholders(cluster, placeholder_namespace)
+                if p.get("status", {}).get("phase") == "Running"]
+
+    wait_until(lambda: held() == ["gpu-1"] * GPUS, 60, "a placeholder on each of gpu-1's GPUs")
+    assert cluster.gpus_free() == 0
+
+    async def start() -> str:
+        s = make_spawner(config_file, cluster, user="pia")
+        s.apply_spec({"image": "cuda", "profile": "gpu-one"})
+        await s.start()
+        return s.pod_name
+
+    pod = cluster.admin.get("pods", run(start), namespace)
+    assert pod["status"]["phase"] == "Running" and pod["spec"]["nodeName"] == "gpu-1"
+    # its Deployment made the preempted one again, and it waits for a node: what makes an autoscaler add one
+    wait_until(lambda: len(placeholders(cluster, placeholder_namespace)) == GPUS and len(held()) == GPUS - 1,
+               30, "three placeholders running and one made again")
+    [pending] = [p for p in placeholders(cluster, placeholder_namespace) if not p["spec"].get("nodeName")]
+    [scheduled] = pending["status"]["conditions"]
+    assert (scheduled["type"], scheduled["reason"]) == ("PodScheduled", "Unschedulable")
+    cluster.admin.delete("pods", pod["metadata"]["name"], namespace)
+
+
+def test_the_placeholders_follow_the_profiles_count_and_go_when_turned_off(cluster, tmp_path, namespace, placeholder_namespace):
+    small = {"id": "tiny", "display_name": "Tiny", "cpu": {"guarantee": 0.05}, "memory": {"guarantee": "16Mi"}}
+
+    def configure(count: int, enabled: bool = True) -> Path:
+        return write_config(tmp_path, profiles=({**small, "placeholders": count},), namespace=namespace,
+                            placeholders={"enabled": enabled, "namespace": placeholder_namespace})
+
+    sync(cluster, placeholder_namespace, configure(2))
+    assert replicas(cluster, placeholder_namespace) == {"placeholder-tiny": 2}
+    wait_until(lambda: len(placeholders(cluster, placeholder_namespace)) == 2, 30, "two placeholder pods")
+    sync(cluster, placeholder_namespace, configure(1))
+    assert replicas(cluster, placeholder_namespace) == {"placeholder-tiny": 1}
+    sync(cluster, placeholder_namespace, configure(1, enabled=False))
+    assert replicas(cluster, placeholder_namespace) == {}
