@@ -12,7 +12,8 @@ what makes a cluster autoscaler add the node for the next start.
 
 The hub, not the chart, keeps them: profiles change with the catalog (no
 ``helm upgrade``), and only the hub builds a workspace's pod. The chart makes
-the two PriorityClasses (cluster-scoped, which the hub has no right to write).
+the two PriorityClasses (cluster-scoped, which the hub has no right to write;
+without the chart: config/kubernetes/placeholders.yaml).
 Placeholders run in one namespace (the hub's, in the chart): preemption works
 across namespaces, and no user's namespace or ResourceQuota is charged.
 """

@@ -1,8 +1,8 @@
 """Placeholders on the real control plane: the real scheduler preempts one for a workspace.
 
-The hub's placeholder controller (spawner.placeholders) runs as the hub's
-ServiceAccount holding exactly config/kubernetes/placeholders-rbac.yaml's Role
-in the placeholders' namespace, with that file's PriorityClasses. gpu-1 is the
+The hub's placeholder controller (spawner.placeholders) runs as a ServiceAccount
+holding exactly the Role of config/kubernetes/placeholders.yaml in the
+placeholders' namespace, with that file's PriorityClasses. gpu-1 is the
 only GPU node (four nvidia.com/gpu, tainted); other tests use its GPUs too, so
 each test here waits for them all to be free and gives them back at its end.
 """
@@ -16,13 +16,13 @@ import pytest
 import yaml
 
 from ..support.cluster import wait_until
-from ..support.cluster_fixture import GPUS
+from ..support.cluster_fixture import GPUS, RBAC
 from .conftest import RESTRICTED
 from .kube import make_spawner, run, use_cluster, write_config
 
-PLACEHOLDERS_RBAC = Path(__file__).resolve().parents[2] / "config" / "kubernetes" / "placeholders-rbac.yaml"
-DOCS = list(yaml.safe_load_all(PLACEHOLDERS_RBAC.read_text()))
-[ROLE] = [d for d in DOCS if d["kind"] == "Role"]
+PLACEHOLDERS = list(yaml.safe_load_all((RBAC.parent / "placeholders.yaml").read_text()))
+[ROLE] = [d for d in PLACEHOLDERS if d["kind"] == "Role"]
+PRIORITY_CLASSES = [d for d in PLACEHOLDERS if d["kind"] == "PriorityClass"]
 GPU_ONE = {
     "id": "gpu-one",
     "display_name": "One GPU",
@@ -38,11 +38,10 @@ PLACEHOLDER_PODS = "app.kubernetes.io/component=placeholder"
 @pytest.fixture(scope="module")
 def priority_classes(cluster):
     """The PriorityClasses an installer makes (the hub never does)."""
-    classes = [d for d in DOCS if d["kind"] == "PriorityClass"]
-    for c in classes:
+    for c in PRIORITY_CLASSES:
         cluster.admin.apply("priorityclasses", c)
     yield
-    for c in classes:
+    for c in PRIORITY_CLASSES:
         cluster.admin.delete("priorityclasses", c["metadata"]["name"])
 
 
@@ -57,7 +56,7 @@ def placeholder_namespace(cluster, priority_classes):
 
 
 def controller(cluster, namespace: str, config_file: Path):
-    """The hub's placeholder controller with the Role of config/kubernetes/placeholders-rbac.yaml (call in a loop)."""
+    """The hub's placeholder controller with the Role of config/kubernetes/placeholders.yaml (call in a loop)."""
     from spawner.placeholders import PlaceholderController
     from workspaces.api.kube import api_client
     from workspaces.catalog import CatalogStore
