@@ -222,8 +222,10 @@ def test_disruption_budgets_only_when_asked(rendered):
 
 
 def hub_roles(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    """The hub's own roles of ``kind``: the pre-puller's Role is checked apart (test_chart_prepuller.py)."""
-    return [r for r in of_kind(objects, kind) if r["metadata"]["labels"]["app.kubernetes.io/component"] != "prepuller"]
+    """The hub's own roles of ``kind``: the pre-puller's and the placeholders' Roles are checked apart
+    (test_chart_prepuller.py, test_chart_placeholders.py)."""
+    apart = {"prepuller", "placeholder"}
+    return [r for r in of_kind(objects, kind) if r["metadata"]["labels"]["app.kubernetes.io/component"] not in apart]
 
 
 def grants(objects: list[dict[str, Any]], kind: str) -> set[tuple[str, str, str]]:
