@@ -174,6 +174,10 @@ def wanted_daemon_sets(catalog: Catalog, settings: PrepullSettings) -> list[dict
     return sorted(found, key=lambda d: d["metadata"]["name"])
 
 
+def _images(body: dict[str, Any]) -> list[str]:
+    return [c["image"] for c in body["spec"]["template"]["spec"]["initContainers"]]
+
+
 class Prepuller:
     """Keeps the pre-pull DaemonSets as the catalog in force says; with the pre-puller off, removes them."""
 
@@ -190,14 +194,19 @@ class Prepuller:
         """Make the DaemonSets match the catalog now (one LIST, and a write per change)."""
         wanted = wanted_daemon_sets(self.store.current(), self.settings)
         changes = await self.owned.sync(wanted)
+        before = {d["metadata"]["name"]: _images(d) for d in self._synced or []}
         self._synced, self._synced_at = wanted, time.monotonic()
-        for name in changes.created + changes.updated:
-            body = next(d for d in wanted if d["metadata"]["name"] == name)
-            images = [c["image"] for c in body["spec"]["template"]["spec"]["initContainers"]]
+        for body in wanted:
+            name, images = body["metadata"]["name"], _images(body)
+            if name not in changes.created + changes.updated:
+                continue
+            what = f"pulls {', '.join(images)}"
+            if name in changes.updated and name in before:  # what changed; after a restart, what it is
+                what = ", ".join([f"+{i}" for i in images if i not in before[name]] +
+                                 [f"-{i}" for i in before[name] if i not in images]) or "restored"
             self.log.info(
-                "Pre-pull DaemonSet %s/%s %s: profiles %s, images %s", self.owned.namespace, name,
-                "created" if name in changes.created else "updated",
-                body["metadata"]["annotations"][PROFILES_ANNOTATION], ", ".join(images),
+                "Pre-pull DaemonSet %s/%s %s (profiles %s): %s", self.owned.namespace, name,
+                "created" if name in changes.created else "updated", body["metadata"]["annotations"][PROFILES_ANNOTATION], what,
             )
         for name in changes.deleted:
             self.log.info("Pre-pull DaemonSet %s/%s deleted: no longer needed", self.owned.namespace, name)
@@ -215,7 +224,7 @@ class Prepuller:
         await run_controller(self.step, "Keeping the pre-pull DaemonSets", self.log, stopping)
 
 
-async def keep_prepulled(store: CatalogStore, log: logging.Logger, stopping: asyncio.Event | None = None) -> None:
+async def keep_prepulled(store: CatalogStore, stopping: asyncio.Event | None = None) -> None:
     """The workspaces API service's task, from its start until it stops (cancelled then).
 
     Off, it removes once what an earlier run made (a refusal is logged, not
@@ -224,6 +233,8 @@ async def keep_prepulled(store: CatalogStore, log: logging.Logger, stopping: asy
     """
     from workspaces.api.kube import api_client
 
+    # a logger of its own, which the service's log shows at INFO (the Application's own shows warnings only)
+    log = logging.getLogger("workspaces.prepuller")
     kube = store.config.settings.kubernetes
     settings = kube.prepull
     try:

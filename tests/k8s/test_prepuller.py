@@ -211,3 +211,24 @@ def test_refused_requests_are_retried_until_they_succeed(cluster, edited, caplog
     with caplog.at_level(logging.WARNING, "test.prepuller"):
         asyncio.run(go())
     assert "Keeping the pre-pull DaemonSets failed (403 Forbidden); retrying in 1s" in caplog.text
+
+
+def test_each_change_is_logged_with_what_changed(edited, caplog):
+    write_edits(edited.edits, {"images": [{"id": "new", "display_name": "New", "image": "example.org/new:1"}], "removed": []})
+    store = edited.store()
+
+    async def go() -> None:
+        async with await edited.client() as client:
+            prepuller = Prepuller(store, store.config.settings.kubernetes.prepull, edited.namespace, client,
+                                  logging.getLogger("test.prepuller"))
+            await prepuller.sync()
+            write_edits(edited.edits, {"images": [], "removed": ["new"]})
+            await prepuller.sync()
+
+    with caplog.at_level(logging.INFO, "test.prepuller"):
+        asyncio.run(go())
+    name = edited.daemon_sets()[CPU_NODES]["metadata"]["name"]
+    assert caplog.messages == [
+        f"Pre-pull DaemonSet {edited.namespace}/{name} updated (profiles small,large): pulls {LAB}, example.org/new:1",
+        f"Pre-pull DaemonSet {edited.namespace}/{name} updated (profiles small,large): -example.org/new:1",
+    ]

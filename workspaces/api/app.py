@@ -380,7 +380,7 @@ class WorkspacesAPI(Application):
             # on: the pre-pull DaemonSets follow the catalog from here too; off: any made before are removed
             from spawner.prepuller import keep_prepulled
 
-            IOLoop.current().add_callback(keep_prepulled, app.service.catalog_store, self.log)  # type: ignore[attr-defined]
+            IOLoop.current().add_callback(keep_prepulled, app.service.catalog_store)  # type: ignore[attr-defined]
         # Objects made at start (imports, the catalog) live as long as the process:
         # keep them out of the collector's full passes, which otherwise add tens
         # of milliseconds to an occasional request.
