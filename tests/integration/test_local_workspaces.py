@@ -9,12 +9,36 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from spawner.accounts import account_name
 
-from ..support.hub import Hub, listening_addresses, process_cgroup, process_data_limit, process_env
+from ..support.hub import DATA, Hub, listening_addresses, process_cgroup, process_data_limit, process_env, wait_for
+from ..support.kernel import run_in_kernel
 
 pytestmark = pytest.mark.hub
+
+
+@pytest.fixture(scope="module")
+def warm_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
+    """A hub whose image 'lab' keeps one warm process (spawner.warm); the others start cold."""
+    root = tmp_path_factory.mktemp("warm")
+    catalog = yaml.safe_load((DATA / "catalog.yaml").read_text())
+    for image in catalog["images"]:
+        if image["id"] == "lab":
+            image["local"]["warm_pool"] = {"size": 1}
+    (root / "catalog.yaml").write_text(yaml.safe_dump(catalog))
+    h = Hub(root, catalog=root / "catalog.yaml").start()
+    try:
+        yield h
+    finally:
+        h.shutdown()
+
+
+@pytest.fixture(scope="module", params=["cold", "warm"])
+def lab_hub(request: pytest.FixtureRequest) -> Hub:
+    """The hub the user-facing tests run on: each runs once on a cold start and once on a warm one."""
+    return request.getfixturevalue("hub" if request.param == "cold" else "warm_hub")
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +48,20 @@ def alice_workspace(hub: Hub) -> Iterator[dict]:
     yield server
     hub.api("DELETE", "/users/alice/servers/analysis")
     hub.wait_stopped("alice", "analysis")
+
+
+@pytest.fixture(scope="module")
+def alice_lab(lab_hub: Hub, request: pytest.FixtureRequest) -> Iterator[dict]:
+    """alice's workspace 'analysis' on ``lab_hub``: started cold, or warm."""
+    if lab_hub is request.getfixturevalue("hub"):
+        yield request.getfixturevalue("alice_workspace")
+        return
+    server = lab_hub.start_workspace("alice", "analysis", {"image": "lab", "profile": "small"})
+    # really warm, or the cold start would be tested twice
+    assert "Started alice:analysis warm" in lab_hub.log()
+    yield server
+    lab_hub.api("DELETE", "/users/alice/servers/analysis")
+    lab_hub.wait_stopped("alice", "analysis")
 
 
 def write_file(hub: Hub, user: str, name: str, path: str, text: str) -> None:
@@ -43,7 +81,8 @@ def read_file(hub: Hub, user: str, name: str, path: str) -> str:
     return r.json()["content"]
 
 
-def test_server_is_reachable_through_the_proxy(hub, alice_workspace):
+def test_server_is_reachable_through_the_proxy(lab_hub, alice_lab):
+    hub = lab_hub
     r = hub.get("/user/alice/analysis/api/status", token=hub.user_token("alice"))
     assert r.status_code == 200
     assert "kernels" in r.json()
@@ -53,7 +92,8 @@ def test_accepted_spec_is_stored_explicitly(hub, alice_workspace):
     assert hub.server("alice", "analysis")["user_options"] == {"image": "lab", "profile": "small"}
 
 
-def test_server_runs_in_its_own_folder_with_the_profile_limits(hub, alice_workspace):
+def test_server_runs_in_its_own_folder_with_the_profile_limits(lab_hub, alice_lab):
+    hub = lab_hub
     pid = hub.state("alice", "analysis")["pid"]
     folder = hub.workspace_folder("alice", "analysis")
     assert os.readlink(f"/proc/{pid}/cwd") == str(folder)
@@ -73,7 +113,8 @@ def test_server_runs_in_its_own_folder_with_the_profile_limits(hub, alice_worksp
         assert process_data_limit(pid) == str(2 * 2**30)
 
 
-def test_server_listens_on_loopback_only(hub, alice_workspace):
+def test_server_listens_on_loopback_only(lab_hub, alice_lab):
+    hub = lab_hub
     pid = hub.state("alice", "analysis")["pid"]
     url = process_env(pid)["JUPYTERHUB_SERVICE_URL"]
     assert url.startswith("http://127.0.0.1:")
@@ -81,7 +122,8 @@ def test_server_listens_on_loopback_only(hub, alice_workspace):
     assert listening_addresses(port) == {"127.0.0.1"}
 
 
-def test_server_runs_as_its_users_own_account_and_never_as_root(hub, alice_workspace):
+def test_server_runs_as_its_users_own_account_and_never_as_root(lab_hub, alice_lab):
+    hub = lab_hub
     pid = hub.state("alice", "analysis")["pid"]
     args = open(f"/proc/{pid}/cmdline").read().split("\0")
     assert "--allow-root" not in args
@@ -90,9 +132,38 @@ def test_server_runs_as_its_users_own_account_and_never_as_root(hub, alice_works
     assert Path(f"/proc/{pid}").stat().st_uid == own != 0
 
 
-def test_another_user_cannot_reach_the_workspace(hub, alice_workspace):
+def test_another_user_cannot_reach_the_workspace(lab_hub, alice_lab):
+    hub = lab_hub
     r = hub.get("/user/alice/analysis/api/status", token=hub.user_token("bob"))
     assert r.status_code == 403
+
+
+def test_jupyterlab_is_served_at_the_default_url(lab_hub, alice_lab):
+    r = lab_hub.get("/user/alice/analysis/lab", token=lab_hub.user_token("alice"))
+    assert r.status_code == 200
+    assert "JupyterLab" in r.text
+
+
+def test_code_runs_in_the_folder_with_the_workspaces_variables_and_account(lab_hub, alice_lab):
+    """What the user's own code sees, the server's environment as its kernels inherit it."""
+    code = "import os\nprint(os.getcwd(), os.environ['HOME'], os.environ['MEM_LIMIT'], os.environ['WORKSPACE_IMAGE'], os.getuid())\n"
+    folder = lab_hub.workspace_folder("alice", "analysis")
+    own = pwd.getpwnam(account_name("alice")).pw_uid if os.geteuid() == 0 else os.geteuid()
+    assert run_in_kernel(lab_hub, "alice", "analysis", code) == f"{folder} {folder} {2 * 2**30} lab {own}\n"
+
+
+def test_a_warm_start_that_fails_starts_cold(warm_hub):
+    """Never fail a user's start because of the pool: the warm process is there, but unreachable."""
+    sockets = warm_hub.data_dir / "warm"
+    wait_for(lambda: list(sockets.glob("warm-*.sock")), 60, "a warm process of 'lab'")
+    for path in sockets.glob("warm-*.sock"):
+        path.unlink()
+    warm_hub.start_workspace("alice", "fallback", {"image": "lab"})
+    assert "Warm start of alice:fallback failed, starting cold" in warm_hub.log()
+    r = warm_hub.get("/user/alice/fallback/api/status", token=warm_hub.user_token("alice"))
+    assert r.status_code == 200
+    warm_hub.api("DELETE", "/users/alice/servers/fallback")
+    warm_hub.wait_stopped("alice", "fallback")
 
 
 def test_a_user_cannot_start_a_server_for_another_user(hub):
