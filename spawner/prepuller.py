@@ -188,6 +188,7 @@ class Prepuller:
         self.log = log or logging.getLogger("workspaces.prepuller")
         self.owned = OwnedObjects(api_client, DAEMON_SETS, OWNER_LABELS, namespace, log=self.log)
         self._synced: list[dict[str, Any]] | None = None
+        self._catalog: Catalog | None = None
         self._synced_at = 0.0
 
     async def sync(self) -> Changes:
@@ -213,9 +214,18 @@ class Prepuller:
         return changes
 
     async def step(self) -> float:
-        """Sync when the catalog's DaemonSets changed or ``resync`` passed; the seconds until the next check."""
-        wanted = wanted_daemon_sets(self.store.current(), self.settings)
-        if wanted != self._synced or time.monotonic() - self._synced_at >= self.settings.resync:
+        """Sync when the catalog's DaemonSets changed or ``resync`` passed; the seconds until the next check.
+
+        A check of an unchanged catalog is a few ``stat`` calls (the store's),
+        so ``interval`` can be short: the DaemonSets are built again only for
+        a new catalog, and written only when they differ.
+        """
+        catalog = self.store.current()
+        due = time.monotonic() - self._synced_at >= self.settings.resync
+        if catalog is self._catalog and not due:
+            return self.settings.interval
+        self._catalog = catalog
+        if due or wanted_daemon_sets(catalog, self.settings) != self._synced:
             await self.sync()
         return self.settings.interval
 

@@ -515,7 +515,10 @@ class PrepullSettings(Model):
         "holds the pulls listed after it on that node.",
     )
     interval: float = Field(
-        2, gt=0, le=300, description="Seconds between checks of the catalog: an edit reaches the DaemonSets within this."
+        0.5,
+        gt=0,
+        le=300,
+        description="Seconds between checks of the catalog (a few stat calls): an edit reaches the DaemonSets within this.",
     )
     resync: float = Field(
         60, gt=0, description="Seconds between full checks of the DaemonSets (one LIST), which restore one changed by hand."
