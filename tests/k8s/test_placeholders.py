@@ -10,78 +10,11 @@ each test here waits for them all to be free and gives them back at its end.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import pytest
-import yaml
 
 from ..support.cluster import wait_until
-from ..support.cluster_fixture import GPUS, RBAC
-from .conftest import RESTRICTED
-from .kube import make_spawner, run, use_cluster, write_config
-
-PLACEHOLDERS = list(yaml.safe_load_all((RBAC.parent / "placeholders.yaml").read_text()))
-[ROLE] = [d for d in PLACEHOLDERS if d["kind"] == "Role"]
-PRIORITY_CLASSES = [d for d in PLACEHOLDERS if d["kind"] == "PriorityClass"]
-GPU_ONE = {
-    "id": "gpu-one",
-    "display_name": "One GPU",
-    "cpu": {"guarantee": 0.1, "limit": 1},
-    "memory": {"guarantee": "64Mi", "limit": "1Gi"},
-    "gpu": {"count": 1},
-    "node_selector": {"nvidia.com/gpu.present": "true"},
-    "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}],
-}
-PLACEHOLDER_PODS = "app.kubernetes.io/component=placeholder"
-
-
-@pytest.fixture(scope="module")
-def priority_classes(cluster):
-    """The PriorityClasses an installer makes (the hub never does)."""
-    for c in PRIORITY_CLASSES:
-        cluster.admin.apply("priorityclasses", c)
-    yield
-    for c in PRIORITY_CLASSES:
-        cluster.admin.delete("priorityclasses", c["metadata"]["name"])
-
-
-@pytest.fixture
-def placeholder_namespace(cluster, priority_classes):
-    """The hub's namespace, where the placeholders run; removed (with them) after the test."""
-    name = cluster.namespace("hub", labels=RESTRICTED)
-    yield name
-    cluster.delete_namespace(name)
-    # the GPUs the placeholders held are free again for the tests that come next
-    wait_until(lambda: not cluster.items("pods", name), 60, "the placeholders to go")
-
-
-def controller(cluster, namespace: str, config_file: Path):
-    """The hub's placeholder controller with the Role of config/kubernetes/placeholders.yaml (call in a loop)."""
-    from spawner.placeholders import PlaceholderController
-    from workspaces.api.kube import api_client
-    from workspaces.catalog import CatalogStore
-    from workspaces.config import load_config
-
-    use_cluster(cluster.service_account(namespace, "hub", rules=ROLE["rules"]))
-    store = CatalogStore(load_config(config_file))
-
-    async def make() -> Any:
-        return PlaceholderController(store, store.config.settings.kubernetes, await api_client())
-
-    return make()
-
-
-def placeholders(cluster, namespace: str) -> list[dict[str, Any]]:
-    return cluster.items("pods", namespace, labelSelector=PLACEHOLDER_PODS)
-
-
-def sync(cluster, namespace: str, config_file: Path) -> None:
-    async def once() -> None:
-        c = await controller(cluster, namespace, config_file)
-        async with c.api_client:
-            await c.sync()
-
-    run(once)
+from ..support.cluster_fixture import GPUS
+from .kube import make_spawner, run, write_config
+from .placeholders import GPU_ONE, placeholder_namespace, placeholders, priority_classes, sync  # noqa: F401 (fixtures)
 
 
 def replicas(cluster, namespace: str) -> dict[str, int]:
