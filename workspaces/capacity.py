@@ -184,11 +184,12 @@ def admits(node: Mapping[str, Any], need: Need) -> bool:
 
 
 def requested_on(pods: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
-    """What the pods request, by node name: every scheduled pod that has not finished."""
+    """What the pods request, by node name: every scheduled pod that has not finished, but those
+    a workspace (priority 0) preempts, such as the placeholders (spawner.placeholders): their room is a start's."""
     by_node: dict[str, dict[str, float]] = {}
     for pod in pods:
         node = pod.get("spec", {}).get("nodeName")
-        if not node or pod.get("status", {}).get("phase") in _FINISHED:
+        if not node or pod.get("status", {}).get("phase") in _FINISHED or (pod["spec"].get("priority") or 0) < 0:
             continue
         used = by_node.setdefault(node, {})
         used["pods"] = used.get("pods", 0.0) + 1

@@ -87,3 +87,20 @@ def test_a_priority_class_that_is_no_kubernetes_name_is_refused(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(write_config(tmp_path, placeholders={"enabled": True, "priority_class": "Low_Priority"}))
     assert "placeholders.priority_class 'Low_Priority' is not a DNS-1123 label" in str(info.value)
+
+
+def test_the_capacity_hint_counts_the_room_placeholders_hold_as_free():
+    from workspaces.capacity import READY, Need, kube_capacity
+    from workspaces.catalog import Profile
+
+    gpu = Profile(id="gpu-held", display_name="GPU", gpu={"count": 1})
+    node = {"metadata": {"name": "gpu-1"}, "status": {"allocatable": {"nvidia.com/gpu": "4", "cpu": "8", "memory": "32Gi", "pods": "110"}}}
+
+    def holding(priority: int) -> dict[str, Any]:
+        container = {"resources": {"requests": {"nvidia.com/gpu": "1"}}}
+        return {"spec": {"nodeName": "gpu-1", "priority": priority, "containers": [container]}, "status": {"phase": "Running"}}
+
+    # a workspace preempts the placeholders (-10), never another workspace (0)
+    placeholders = kube_capacity(Need.of(gpu), [node], [holding(-10)] * 4)
+    assert (placeholders.state, placeholders.free) == (READY, 4)
+    assert kube_capacity(Need.of(gpu), [node], [holding(0)] * 4).free == 0
