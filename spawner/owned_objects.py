@@ -9,7 +9,10 @@ makes what is there match what is wanted in one :meth:`~OwnedObjects.sync`:
   hub stopped writing is removed, which a merge patch would leave behind;
 - an object that carries the owner labels but is no longer wanted is deleted;
   nothing without them is ever touched, so two hubs (or a hub and a person)
-  can share a namespace;
+  can share a namespace: a wanted name already taken by an object without
+  the labels is left as it is, logged, and reported in ``Changes.conflicts``
+  (server-side apply with ``force`` would otherwise take it over). For that,
+  the LIST is of every object of the kind there, not only the labelled ones;
 - "changed" is decided by a hash of the wanted object kept in an annotation,
   so a sync with nothing to do makes one LIST and no writes.
 
@@ -61,8 +64,9 @@ class Changes:
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)  # wanted names taken by objects the hub does not own
 
-    def __bool__(self) -> bool:
+    def __bool__(self) -> bool:  # whether anything was written
         return bool(self.created or self.updated or self.deleted)
 
 
@@ -93,10 +97,15 @@ class OwnedObjects:
         return method(*args, _request_timeout=self.request_timeout, **kwargs)
 
     async def existing(self) -> dict[str, dict[str, Any]]:
-        """The owned objects there now, by name (metadata only is read from them)."""
-        selector = ",".join(f"{k}={v}" for k, v in sorted(self.labels.items()))
-        found = await self._call("list", label_selector=selector)
-        return {item.metadata.name: {"annotations": item.metadata.annotations or {}} for item in found.items}
+        """Every object of the kind there now, by name: its annotations, and whether it carries the owner labels."""
+        found = await self._call("list")
+        return {
+            item.metadata.name: {
+                "annotations": item.metadata.annotations or {},
+                "owned": self.labels.items() <= (item.metadata.labels or {}).items(),
+            }
+            for item in found.items
+        }
 
     def _owned(self, body: dict[str, Any]) -> dict[str, Any]:
         """``body`` with apiVersion, kind, the owner labels, the namespace and the hash annotation."""
@@ -118,6 +127,11 @@ class OwnedObjects:
         for body in wanted:
             name, owned = body["metadata"]["name"], self._owned(body)
             current = there.get(name)
+            if current is not None and not current["owned"]:
+                self.log.error("%s %s exists and is not the hub's (labels %s missing): left as it is, not made",
+                               self.kind.kind, name, self.labels)
+                changes.conflicts.append(name)
+                continue
             if current is not None and current["annotations"].get(SPEC_HASH) == owned["metadata"]["annotations"][SPEC_HASH]:
                 continue
             # server-side apply: creates, or replaces the fields this manager wrote; force takes over
@@ -127,7 +141,7 @@ class OwnedObjects:
                 _content_type="application/apply-patch+yaml",
             )
             (changes.updated if current is not None else changes.created).append(name)
-        for name in sorted(set(there) - set(names)):
+        for name in sorted({name for name, found in there.items() if found["owned"]} - set(names)):
             try:
                 await self._call("delete", name, propagation_policy="Background")
             except ApiException as e:

@@ -12,98 +12,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from kubernetes_asyncio import config as kube_config
-from kubernetes_asyncio.client import ApiClient, Configuration
 
-from spawner.owned_objects import Changes
-from spawner.prepuller import OWNER_LABELS, PLACEMENT_LABEL, Prepuller
-from workspaces.catalog import CatalogStore
+from spawner.prepuller import PLACEMENT_LABEL, Prepuller
 from workspaces.catalog_edits import write_edits
-from workspaces.config import load_config
 
 from ..support.cluster import wait_until
-from ..support.cluster_fixture import RBAC, Cluster
+from ..support.cluster_fixture import Cluster
+from ..support.prepull import CPU_NODES, CUDA, GPU_NODES, LAB, Setup, prepuller_rules
 from .conftest import RESTRICTED
-
-LAB, CUDA, HIDDEN = "quay.io/jupyter/minimal-notebook:2025-10-20", "quay.io/jupyter/pytorch-notebook:cuda12", "example.org/old:1"
-IMAGES = [
-    {"id": "lab", "display_name": "Lab", "image": LAB, "default": True},
-    {"id": "cuda", "display_name": "CUDA", "image": CUDA, "gpu": True},
-    {"id": "old", "display_name": "Old", "image": HIDDEN, "hidden": True},
-]
-GPU = {"nvidia.com/gpu.present": "true"}
-PROFILES = [
-    {"id": "small", "display_name": "Small", "default": True},
-    {"id": "large", "display_name": "Large", "cpu": {"limit": 4}},
-    {"id": "gpu", "display_name": "GPU", "gpu": {"count": 1}, "node_selector": GPU,
-     "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]},
-]
-SELECTOR = ",".join(f"{k}={v}" for k, v in OWNER_LABELS.items())
-
-
-def prepuller_rules() -> list[dict[str, Any]]:
-    [role] = [d for d in yaml.safe_load_all(RBAC.read_text()) if d["kind"] == "Role" and "prepuller" in d["metadata"]["name"]]
-    return role["rules"]
-
-
-class Setup:
-    """A catalog, a restricted namespace and an identity with the pre-puller's rules there."""
-
-    def __init__(self, cluster: Cluster, root: Path):
-        self.cluster = cluster
-        self.namespace = cluster.namespace("pp", labels=RESTRICTED)
-        self.identity = cluster.service_account(self.namespace, "prepuller", rules=prepuller_rules())
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "catalog.yaml").write_text(yaml.safe_dump({"images": IMAGES}))
-        (root / "profiles.yaml").write_text(yaml.safe_dump({"profiles": PROFILES}))
-        self.config = root / "workspaces.yaml"
-        self.edits = root / "catalog-edits.yaml"
-        self.configure(enabled=True)
-
-    def configure(self, **prepull: Any) -> None:
-        kubernetes = {"namespace": self.namespace, "prepull": {"namespace": self.namespace, "interval": 0.1, **prepull}}
-        self.config.write_text(yaml.safe_dump({"backend": "kubernetes", "catalog": "catalog.yaml",
-                                               "profiles": "profiles.yaml", "kubernetes": kubernetes}))
-
-    def store(self) -> CatalogStore:
-        return CatalogStore(load_config(self.config), edits=self.edits)
-
-    async def client(self, identity: Any = None) -> ApiClient:
-        configuration = Configuration()
-        await kube_config.load_kube_config_from_dict((identity or self.identity).kubeconfig(), client_configuration=configuration)
-        return ApiClient(configuration)
-
-    def sync(self) -> Changes:
-        async def go() -> Changes:
-            store = self.store()
-            prepull = store.config.settings.kubernetes.prepull
-            async with await self.client() as client:
-                return await Prepuller(store, prepull, self.namespace, client).sync()
-
-        return asyncio.run(go())
-
-    def daemon_sets(self) -> dict[str, dict[str, Any]]:
-        """Ours, by the node selector of their pods (None: every node)."""
-        found = self.cluster.items("daemonsets", self.namespace, labelSelector=SELECTOR)
-        return {str(d["spec"]["template"]["spec"].get("nodeSelector")): d for d in found}
-
-    def pulled(self) -> dict[str, list[str]]:
-        """The images each DaemonSet pulls, by the node selector of its pods."""
-        return {key: [c["image"] for c in d["spec"]["template"]["spec"]["initContainers"]]
-                for key, d in self.daemon_sets().items()}
-
-
-CPU_NODES, GPU_NODES = str(None), str(GPU)
 
 
 @pytest.fixture(scope="module")
 def setup(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    s = Setup(cluster, tmp_path_factory.mktemp("prepull"))
+    s = Setup(cluster, tmp_path_factory.mktemp("prepull"), RESTRICTED)
     s.sync()
     yield s
     cluster.delete_namespace(s.namespace)
