@@ -527,7 +527,7 @@ class PrepullSettings(Model):
     @model_validator(mode="after")
     def _names(self) -> PrepullSettings:
         if self.namespace is not None and not is_dns_label(self.namespace):
-            raise ValueError(f"prepull.namespace {self.namespace!r} is not a DNS-1123 label (a-z, 0-9, '-', at most 63)")
+            raise ValueError(f"namespace {self.namespace!r} is not a DNS-1123 label (a-z, 0-9, '-', at most 63)")
         return self
 
 
