@@ -9,12 +9,22 @@ each test here waits for them all to be free and gives them back at its end.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 from pathlib import Path
+
+import yaml
+
+from spawner.placeholders import keep_placeholders
+from workspaces.catalog import CatalogStore
+from workspaces.config import load_config
 
 from ..support.cluster import wait_until
 from ..support.cluster_fixture import GPUS
-from .kube import make_spawner, run, write_config
-from .placeholders import GPU_ONE, placeholder_namespace, placeholders, priority_classes, sync  # noqa: F401 (fixtures)
+from .kube import make_spawner, run, use_cluster, write_config
+from .placeholders import (GPU_ONE, documented_hub, placeholder_namespace, placeholders,  # noqa: F401 (fixtures)
+                           priority_classes, sync)
 
 
 def replicas(cluster, namespace: str) -> dict[str, int]:
@@ -64,4 +74,34 @@ def test_the_placeholders_follow_the_profiles_count_and_go_when_turned_off(clust
     sync(cluster, placeholder_namespace, configure(1))
     assert replicas(cluster, placeholder_namespace) == {"placeholder-tiny": 1}
     sync(cluster, placeholder_namespace, configure(1, enabled=False))
+    assert replicas(cluster, placeholder_namespace) == {}
+
+
+def test_the_api_services_task_follows_a_catalog_edit_and_when_off_removes_them(cluster, tmp_path, namespace, placeholder_namespace):
+    small = {"id": "tiny", "display_name": "Tiny", "cpu": {"guarantee": 0.05}, "memory": {"guarantee": "16Mi"}, "placeholders": 1}
+    settings = {"enabled": True, "namespace": placeholder_namespace, "interval": 0.2}
+    config_file = write_config(tmp_path, profiles=(small,), namespace=namespace, placeholders=settings)
+    use_cluster(documented_hub(cluster, placeholder_namespace))
+    log = logging.getLogger("test.placeholders")
+
+    async def edited_while_running() -> None:
+        task = asyncio.ensure_future(keep_placeholders(CatalogStore(load_config(config_file)), log))
+        try:
+            await asyncio.to_thread(wait_until, lambda: replicas(cluster, placeholder_namespace) == {"placeholder-tiny": 1},
+                                    30, "the task to make the placeholders")
+            profiles = tmp_path / "profiles.yaml"
+            listed = yaml.safe_load(profiles.read_text())
+            [tiny] = [p for p in listed["profiles"] if p["id"] == "tiny"]
+            tiny["placeholders"] = 3
+            # replaced as an editor saves: a new file, whatever the clock's resolution
+            (tmp_path / "profiles.new").write_text(yaml.safe_dump(listed))
+            os.replace(tmp_path / "profiles.new", profiles)
+            await asyncio.to_thread(wait_until, lambda: replicas(cluster, placeholder_namespace) == {"placeholder-tiny": 3},
+                                    30, "the task to follow the edit")
+        finally:
+            task.cancel()
+
+    run(edited_while_running)
+    off = write_config(tmp_path, profiles=(small,), namespace=namespace, placeholders={**settings, "enabled": False})
+    run(lambda: keep_placeholders(CatalogStore(load_config(off)), log))  # one pass, and done
     assert replicas(cluster, placeholder_namespace) == {}
