@@ -20,6 +20,7 @@ import workspaces
 
 from culler import SCOPES as CULLER_SCOPES
 from workspaces.errors import ConfigError
+from workspaces.hub_db import index_spawners_by_user
 from workspaces.launch import LaunchError, prepare, proxy_command
 from workspaces.lifetime import exit_without_collecting
 
@@ -79,6 +80,8 @@ if hub.db_url_env:
     c.JupyterHub.db_url = os.environ[hub.db_url_env]
 else:
     c.JupyterHub.db_url = launch.data.db_url
+# user lists at scale (the API's, the culler's, the admin page) read spawners by user
+index_spawners_by_user(c.JupyterHub.db_url)
 c.JupyterHub.cookie_secret_file = str(launch.data.cookie_secret_file)
 c.JupyterHub.pid_file = str(launch.data.pid_file)
 # where a restarted hub finds a proxy left by a hub that was killed

@@ -63,3 +63,16 @@ def test_the_banner_sends_people_to_the_subdomain_host(tmp_path):
     config_file = tmp_path / "workspaces.yaml"
     config_file.write_text(yaml.safe_dump({"hub": {"subdomain_host": "https://hub.example.org"}}))
     assert "Workspaces is starting at https://hub.example.org/\n" in _banner(prepare(config_file, tmp_path / "data"))
+
+
+def test_the_hub_database_is_indexed_for_user_lists_when_the_config_loads(tmp_path, monkeypatch):
+    from sqlalchemy import create_engine, inspect
+
+    from jupyterhub import orm
+    from workspaces.hub_db import SPAWNERS_BY_USER
+
+    config = hub_config(tmp_path, monkeypatch, {})
+    engine = create_engine(config.JupyterHub.db_url)
+    orm.new_session_factory(config.JupyterHub.db_url)().close()  # the hub makes its tables after loading the config
+    assert SPAWNERS_BY_USER in {i["name"] for i in inspect(engine).get_indexes("spawners")}
+    engine.dispose()
