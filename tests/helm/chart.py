@@ -61,6 +61,15 @@ def of_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [o for o in objects if o["kind"] == kind]
 
 
+def role_in_release_namespace(objects: list[dict[str, Any]], roles: list[dict[str, Any]]) -> dict[str, Any]:
+    """The one Role of ``roles`` (picked from ``objects``), checked to be bound in the release namespace."""
+    [role] = roles
+    assert role["metadata"]["namespace"] == NAMESPACE
+    [binding] = [b for b in of_kind(objects, "RoleBinding") if b["roleRef"]["name"] == role["metadata"]["name"]]
+    assert binding["metadata"]["namespace"] == NAMESPACE
+    return role
+
+
 def workspaces_yaml(objects: list[dict[str, Any]]) -> str:
     [config_map] = of_kind(objects, "ConfigMap")
     return config_map["data"]["workspaces.yaml"]

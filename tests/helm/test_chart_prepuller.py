@@ -10,7 +10,7 @@ from workspaces.config import WorkspacesConfig
 
 from ..k8s.kube import rules_of
 from ..support.cluster_fixture import RBAC
-from .chart import CHART, NAMESPACE, helm, of_kind, render, workspaces_yaml
+from .chart import CHART, NAMESPACE, helm, of_kind, render, role_in_release_namespace, workspaces_yaml
 
 ON = ["--set", "prePuller.continuous.enabled=true"]
 
@@ -42,11 +42,8 @@ def test_the_pre_pullers_role_is_the_documented_one_in_the_release_namespace_on_
     # off too: a hub whose pre-puller was turned off removes the DaemonSets it made
     [documented] = [d for d in yaml.safe_load_all(RBAC.read_text()) if d["kind"] == "Role"]
     objects = render(*args)
-    [role] = prepuller_roles(objects)
-    assert role["metadata"]["namespace"] == NAMESPACE
+    role = role_in_release_namespace(objects, prepuller_roles(objects))
     assert rules_of(role) == rules_of(documented) == {("apps", "daemonsets", v) for v in ("list", "create", "patch", "delete")}
-    [binding] = [b for b in of_kind(objects, "RoleBinding") if b["roleRef"]["name"] == role["metadata"]["name"]]
-    assert binding["metadata"]["namespace"] == NAMESPACE
 
 
 def test_without_rbac_the_chart_makes_no_pre_puller_role():
