@@ -104,6 +104,12 @@ def _subdomain_host(value: Any) -> str:
     return f"{url.scheme}://{host}" + (f":{port}" if port else "")
 
 
+def _dns_label(value: Any) -> Any:
+    if isinstance(value, str) and not is_dns_label(value):
+        raise ValueError(f"{value!r} is not a DNS-1123 label (a-z, 0-9, '-', at most 63)")
+    return value
+
+
 def _is_ip_address(host: str) -> bool:
     try:
         ip_address(host)
@@ -118,6 +124,7 @@ HttpUrl = Annotated[str, BeforeValidator(_http_url)]
 EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 MemorySize = Annotated[str, BeforeValidator(_memory)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+DnsLabel = Annotated[str, BeforeValidator(_dns_label)]  # the name of a namespace or of most objects
 
 
 class HubSettings(Model):
@@ -471,24 +478,16 @@ class PlaceholderSettings(Model):
         description="Keep each profile's `placeholders` pods running, and give workspace pods workspace_priority_class. "
         "Both PriorityClasses must exist (the chart makes them).",
     )
-    namespace: str | None = Field(
+    namespace: DnsLabel | None = Field(
         None, description="Where the placeholders run (the chart: the hub's namespace); null: kubernetes.namespace."
     )
-    priority_class: str = Field(
+    priority_class: DnsLabel = Field(
         "workspaces-placeholder", description="PriorityClass of the placeholders: below workspace_priority_class."
     )
-    workspace_priority_class: str = Field(
+    workspace_priority_class: DnsLabel = Field(
         "workspaces-default", description="PriorityClass of workspace pods, so they preempt the placeholders."
     )
     interval: float = Field(10, gt=0, description="Seconds between checks that the placeholders match the profiles.")
-
-    @model_validator(mode="after")
-    def _names(self) -> PlaceholderSettings:
-        for what, name in (("namespace", self.namespace), ("priority_class", self.priority_class),
-                           ("workspace_priority_class", self.workspace_priority_class)):
-            if name is not None and not is_dns_label(name):
-                raise ValueError(f"placeholders.{what} {name!r} is not a DNS-1123 label (a-z, 0-9, '-', at most 63)")
-        return self
 
 
 class PrepullSettings(Model):

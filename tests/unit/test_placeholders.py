@@ -86,7 +86,7 @@ def test_a_negative_count_of_placeholders_is_refused_with_the_profile_named(tmp_
 def test_a_priority_class_that_is_no_kubernetes_name_is_refused(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(write_config(tmp_path, placeholders={"enabled": True, "priority_class": "Low_Priority"}))
-    assert "placeholders.priority_class 'Low_Priority' is not a DNS-1123 label" in str(info.value)
+    assert "kubernetes.placeholders.priority_class: 'Low_Priority' is not a DNS-1123 label" in str(info.value)
 
 
 def test_the_capacity_hint_counts_the_room_placeholders_hold_as_free():
