@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from spawner.base import WorkspaceSpawnFailed
 from spawner.placeholders import keep_placeholders
 from workspaces.catalog import CatalogStore
 from workspaces.config import load_config
@@ -105,3 +106,22 @@ def test_the_api_services_task_follows_a_catalog_edit_and_when_off_removes_them(
     off = write_config(tmp_path, profiles=(small,), namespace=namespace, placeholders={**settings, "enabled": False})
     run(lambda: keep_placeholders(CatalogStore(load_config(off)), log))  # one pass, and done
     assert replicas(cluster, placeholder_namespace) == {}
+
+
+def test_without_the_workspaces_priority_class_a_start_fails_at_once_naming_it(cluster, tmp_path, namespace):
+    # an install that turned placeholders on but did not make the classes (config/kubernetes/placeholders.yaml)
+    config_file = write_config(tmp_path, namespace=namespace,
+                               placeholders={"enabled": True, "workspace_priority_class": "never-made"})
+
+    async def start() -> str:
+        s = make_spawner(config_file, cluster, user="pia")
+        s.apply_spec({"image": "lab", "profile": "small"})
+        try:
+            await s.start()
+        except WorkspaceSpawnFailed as e:
+            return str(e)
+        return "started"
+
+    message = run(start)
+    assert "the cluster refused the workspace's pod" in message and "no PriorityClass with name never-made" in message
+    assert cluster.items("pods", namespace) == []
