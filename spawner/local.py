@@ -137,6 +137,7 @@ def runtime_argv(image: ImageEntry, local: LocalSettings) -> list[str]:
 
 def fill_warm_pools(catalog: Catalog, local: LocalSettings, workspaces_root: Path) -> list[str]:
     """Start the warm processes of every image with a python runtime, at hub start; the images warmed."""
+    warm.remove_stale_sockets(warm_folder(workspaces_root))
     warmed = []
     for image in catalog.images:
         size = warm_pool_size(image, local)

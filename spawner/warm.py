@@ -137,6 +137,12 @@ def make_private_folder(folder: Path) -> None:
     os.chmod(folder, 0o700)
 
 
+def remove_stale_sockets(folder: Path) -> None:
+    """At hub start: sockets of a previous hub's warm processes, which died with it (SIGKILL leaves them)."""
+    for path in folder.glob("warm-*.sock"):
+        path.unlink(missing_ok=True)
+
+
 # One set of pools per hub process, keyed by image id and runtime.
 _pools: dict[tuple[str, str], WarmPool] = {}
 

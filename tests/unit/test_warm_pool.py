@@ -133,6 +133,14 @@ def test_a_smaller_size_stops_the_extra_processes(fake_python: Path, tmp_path: P
         warm.close_all()
 
 
+def test_a_hub_start_removes_the_sockets_a_killed_hub_left(tmp_path: Path):
+    folder = tmp_path / "warm"
+    folder.mkdir()
+    (folder / "warm-0123456789ab.sock").touch()
+    fill_warm_pools(Catalog((), ()), LocalSettings(), tmp_path / "workspaces")
+    assert list(folder.iterdir()) == []
+
+
 def test_the_sockets_folder_is_the_hubs_accounts_alone(pool: warm.WarmPool):
     pool.folder.mkdir(mode=0o755)
     pool.fill()
