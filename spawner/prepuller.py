@@ -224,9 +224,9 @@ class Prepuller:
         due = time.monotonic() - self._synced_at >= self.settings.resync
         if catalog is self._catalog and not due:
             return self.settings.interval
-        self._catalog = catalog
         if due or wanted_daemon_sets(catalog, self.settings) != self._synced:
             await self.sync()
+        self._catalog = catalog  # only once in force: a failed sync is tried again at the next step
         return self.settings.interval
 
     async def run(self, stopping: asyncio.Event) -> None:

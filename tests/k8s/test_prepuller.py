@@ -155,3 +155,30 @@ def test_each_change_is_logged_with_what_changed(edited, caplog):
         f"Pre-pull DaemonSet {edited.namespace}/{name} updated (profiles small,large): pulls {LAB}, example.org/new:1",
         f"Pre-pull DaemonSet {edited.namespace}/{name} updated (profiles small,large): -example.org/new:1",
     ]
+
+
+def test_an_edit_made_while_requests_are_refused_is_applied_once_they_are_accepted(cluster, edited, caplog):
+    name = "refused-later"
+    identity = cluster.service_account(edited.namespace, name, rules=prepuller_rules())
+    edited.configure(enabled=True, resync=3600)  # no periodic pass: only the retry can bring the edit
+
+    async def go() -> None:
+        stopping = asyncio.Event()
+        store = edited.store()
+        async with await edited.client(identity) as client:
+            prepuller = Prepuller(store, store.config.settings.kubernetes.prepull, edited.namespace, client,
+                                  logging.getLogger("test.prepuller"))
+            task = asyncio.create_task(prepuller.run(stopping))
+            await asyncio.to_thread(wait_until, lambda: prepuller._synced is not None, 30, "the first sync")
+            await asyncio.to_thread(edited.cluster.admin.delete, "rolebindings", name, edited.namespace)
+            write_edits(edited.edits, {"images": [{"id": "new", "display_name": "New", "image": "example.org/new:1"}],
+                                       "removed": []})
+            await asyncio.to_thread(wait_until, lambda: "403" in caplog.text, 30, "a refusal logged")
+            await asyncio.to_thread(cluster.service_account, edited.namespace, name, prepuller_rules())
+            await asyncio.to_thread(wait_until, lambda: "example.org/new:1" in edited.pulled()[CPU_NODES], 30,
+                                    "the edit applied after the refusals")
+            stopping.set()
+            await asyncio.wait_for(task, 10)
+
+    with caplog.at_level(logging.WARNING, "test.prepuller"):
+        asyncio.run(go())
