@@ -70,7 +70,7 @@ class Placement:
 
     @property
     def key(self) -> str:
-        """Stable across restarts and orderings: the DaemonSet's name and label."""
+        """Stable across restarts (selector keys sorted): the DaemonSet's name and label."""
         text = json.dumps([self.node_selector, self.tolerations, self.node_affinity_required], sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:10]
 
