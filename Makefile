@@ -76,6 +76,8 @@ bench: install
 	$(BIN)/python benchmarks/cull_pass.py --n 500
 	$(BIN)/python benchmarks/spawn_kube.py --n 50 --pods 5000
 	$(BIN)/python benchmarks/api_list.py --n 10000
+	$(BIN)/python benchmarks/hub_scale.py --users 10000 --running 2000
+	$(BIN)/python benchmarks/placeholders.py --n 5
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache test-artifacts build .cluster
