@@ -77,6 +77,8 @@ class Answer(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+# the hub checks every server at once after its restart: a backlog for all of them
+http.server.ThreadingHTTPServer.request_queue_size = 4096
 server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
 print(server.server_address[1], flush=True)
 server.serve_forever()
@@ -143,9 +145,18 @@ class OursAtScale(Ours):
 
 
 def ready_count(hub: Hub) -> int:
-    r = requests.get(f"{hub.url}/hub/api/users", params={"state": "ready", "limit": "1"}, timeout=60,
-                     headers={"Authorization": f"token {hub.admin_token}", "Accept": PAGINATION})
-    return r.json()["_pagination"]["total"] if r.status_code == 200 else -1
+    """Servers the hub has found ready. Not the ``state=ready`` total: the hub counts every
+    server with a record there, checked yet or not, so the items are counted."""
+    ready, offset = 0, 0
+    while offset is not None:
+        r = requests.get(f"{hub.url}/hub/api/users", params={"state": "ready", "offset": str(offset), "limit": "200"},
+                         timeout=60, headers={"Authorization": f"token {hub.admin_token}", "Accept": PAGINATION})
+        if r.status_code != 200:
+            return -1
+        body = r.json()
+        ready += sum(bool(server.get("ready")) for user in body["items"] for server in (user.get("servers") or {}).values())
+        offset = (body["_pagination"].get("next") or {}).get("offset")
+    return ready
 
 
 def cull_pass(hub: Hub) -> dict:
@@ -195,7 +206,7 @@ def main() -> None:
         started = time.perf_counter()
         hub.start(timeout=600)
         # the hub checks the running servers after it answers (init_spawners_timeout); wait for all
-        wait_for(lambda: ready_count(hub) == args.running, 600, f"{args.running} ready servers", interval=2)
+        wait_for(lambda: ready_count(hub) == args.running, 600, f"{args.running} ready servers", interval=5)
         wait_for(lambda: hub.ws("GET", "/workspaces", params={"limit": "1"}, timeout=120).status_code == 200, 60,
                  "the workspaces API", interval=0.5)
         print(f"hub up with {args.running} ready servers in {time.perf_counter() - started:.1f}s", flush=True)
