@@ -183,15 +183,9 @@ else:
 
     machine_gpus(settings.local, launch.data.gpu_leases)
     # warm processes ready before the first start (spawner.warm); none with local.warm_pool.size 0
-    from spawner.local import fill_warm_pools
-    from workspaces.catalog import load_catalog
+    from spawner.local import fill_warm_pools_at_start
 
-    try:
-        warmed = fill_warm_pools(load_catalog(launch.config, launch.data.catalog_edits), settings.local, launch.data.workspaces)
-    except ConfigError:
-        warmed = []  # a bad catalog edit: the catalog store says what is wrong; starts go cold
-    if warmed:
-        logging.getLogger("JupyterHub").info("Local workspaces: warm starts for %s", ", ".join(warmed))
+    fill_warm_pools_at_start(launch.config, launch.data.catalog_edits, launch.data.workspaces)
 c.Spawner.default_url = "/lab"
 
 # The hub's pages link to the dashboard (navigation and home page).

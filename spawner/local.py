@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import logging
 import os
 import resource
 import shutil
@@ -35,8 +36,9 @@ from traitlets import Int, List, Unicode, default
 
 import workspaces
 from workspaces.capacity import local_capacity
-from workspaces.catalog import Catalog, ImageEntry, Profile
-from workspaces.config import LocalSettings, WorkspacesConfig
+from workspaces.catalog import Catalog, ImageEntry, Profile, load_catalog
+from workspaces.config import LoadedConfig, LocalSettings, WorkspacesConfig
+from workspaces.errors import ConfigError
 from workspaces.naming import workspace_name
 from workspaces.spec import ResolvedSpec
 
@@ -133,6 +135,26 @@ def runtime_argv(image: ImageEntry, local: LocalSettings) -> list[str]:
         if python:
             argv[0] = python
     return argv
+
+
+def fill_warm_pools_at_start(config: LoadedConfig, catalog_edits: Path, workspaces_root: Path) -> None:
+    """Fill the warm pools once the hub runs: the config is loaded in its event loop. Loaded
+    anywhere else (tests, tools), it starts no processes."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+
+    def fill() -> None:
+        try:
+            catalog = load_catalog(config, catalog_edits)
+        except ConfigError:
+            return  # a bad catalog edit: the catalog store says what is wrong; starts go cold
+        warmed = fill_warm_pools(catalog, config.settings.local, workspaces_root)
+        if warmed:
+            logging.getLogger("JupyterHub").info("Local workspaces: warm starts for %s", ", ".join(warmed))
+
+    loop.call_soon(fill)
 
 
 def fill_warm_pools(catalog: Catalog, local: LocalSettings, workspaces_root: Path) -> list[str]:
@@ -324,6 +346,8 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         image = self.resolved_spec.image if self.resolved_spec is not None else None
         if image is None or not warm.is_python_runtime(self.cmd):
             return None
+        if self.shell_cmd or self.popen_kwargs:
+            return None  # config that changes how the process starts: only a cold start honours it
         size = warm_pool_size(image, self.workspaces_settings.settings.local)
         if size == 0:
             return None

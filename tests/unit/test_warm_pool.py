@@ -19,6 +19,7 @@ from workspaces.config import LocalSettings, load_config
 from workspaces.errors import ConfigError
 
 from ..support.hub import wait_for
+from .test_hub_config import hub_config
 
 
 @pytest.fixture
@@ -192,3 +193,9 @@ def test_an_idle_warm_process_dies_with_the_hub_that_started_it(tmp_path: Path):
             return True
 
     wait_for(gone, 10, "the orphaned warm process to die")
+
+
+def test_loading_the_hub_config_outside_a_running_hub_starts_no_warm_process(tmp_path: Path, monkeypatch):
+    """Tools and tests load the config too: only the hub's own event loop fills the pools."""
+    hub_config(tmp_path, monkeypatch, {})
+    assert warm._pools == {}
