@@ -46,6 +46,8 @@ KUBEFLOW = {
     ("kubeflow.org", "profiles", "list"), ("rbac.authorization.k8s.io", "rolebindings", "list"),
 }
 TEMPLATE = {("", "namespaces", "create")}
+# the hub's own objects in the release namespace, in every mode: the pre-puller's DaemonSets, the placeholders' Deployments
+CONTROLLERS = {("apps", kind, verb) for kind in ("daemonsets", "deployments") for verb in ("list", "create", "patch", "delete")}
 # mode -> (the hub's rules where workspaces go, its rules in any other namespace)
 RULES = {
     "one namespace": (WATCHES | WORKSPACE_OBJECTS, WATCHES),
@@ -261,6 +263,11 @@ def test_the_hubs_account_holds_exactly_the_rules_of_its_mode(cluster, install, 
     # in Kubeflow mode and with a template, a namespace made after the install (a profile, a user's)
     workspaces = config["kubernetes"]["namespace"] if mode == "one namespace" else cluster.namespace("later")
     expected_there, expected_elsewhere = RULES[mode]
+    # the authorizer sees Roles just made a moment later
+    wait_until(lambda: hub_rules_in(cluster, release, release.namespace) >= CONTROLLERS, TIMEOUT,
+               "the pre-puller's and the placeholders' Roles in the release namespace")
+    if workspaces == release.namespace:
+        expected_there = expected_there | CONTROLLERS
     assert hub_rules_in(cluster, release, workspaces) == expected_there
     assert hub_rules_in(cluster, release, cluster.namespace("elsewhere")) == expected_elsewhere
     # the watch's list, across all namespaces, with the token the hub's pod gets
