@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 
@@ -109,6 +111,24 @@ def test_turning_the_pre_puller_off_removes_its_daemon_sets_and_nothing_else(edi
     edited.cluster.admin.delete("daemonsets", "someone-elses", edited.namespace)
 
 
+@asynccontextmanager
+async def running(setup: Setup, identity: Any) -> AsyncIterator[tuple[Prepuller, asyncio.Task]]:
+    """The controller's loop as ``identity``, and its task; stopped on leaving."""
+    stopping = asyncio.Event()
+    async with await setup.client(identity) as client:
+        prepuller = setup.prepuller(client)
+        task = asyncio.create_task(prepuller.run(stopping))
+        try:
+            yield prepuller, task
+        finally:
+            stopping.set()
+            await asyncio.wait_for(task, 10)
+
+
+async def until(condition: Callable[[], Any], what: str) -> None:
+    await asyncio.to_thread(wait_until, condition, 30, what)
+
+
 def test_refused_requests_are_retried_until_they_succeed(cluster, edited, caplog):
     # a real refusal: an identity with no rules yet, given the pre-puller's rules while the loop retries
     name = "late-rules"
@@ -118,18 +138,11 @@ def test_refused_requests_are_retried_until_they_succeed(cluster, edited, caplog
     edited.configure(enabled=True)
 
     async def go() -> None:
-        stopping = asyncio.Event()
-        store = edited.store()
-        async with await edited.client(identity) as client:
-            prepuller = Prepuller(store, store.config.settings.kubernetes.prepull, edited.namespace, client,
-                                  logging.getLogger("test.prepuller"))
-            task = asyncio.create_task(prepuller.run(stopping))
-            await asyncio.to_thread(wait_until, lambda: "403" in caplog.text, 30, "a refusal logged")
+        async with running(edited, identity) as (_, task):
+            await until(lambda: "403" in caplog.text, "a refusal logged")
             assert not task.done()
             await asyncio.to_thread(cluster.service_account, edited.namespace, name, prepuller_rules())
-            await asyncio.to_thread(wait_until, lambda: len(edited.daemon_sets()) == 2, 30, "the DaemonSets made after the refusal")
-            stopping.set()
-            await asyncio.wait_for(task, 10)
+            await until(lambda: len(edited.daemon_sets()) == 2, "the DaemonSets made after the refusal")
 
     with caplog.at_level(logging.WARNING, "test.prepuller"):
         asyncio.run(go())
@@ -138,12 +151,10 @@ def test_refused_requests_are_retried_until_they_succeed(cluster, edited, caplog
 
 def test_each_change_is_logged_with_what_changed(edited, caplog):
     write_edits(edited.edits, {"images": [{"id": "new", "display_name": "New", "image": "example.org/new:1"}], "removed": []})
-    store = edited.store()
 
     async def go() -> None:
         async with await edited.client() as client:
-            prepuller = Prepuller(store, store.config.settings.kubernetes.prepull, edited.namespace, client,
-                                  logging.getLogger("test.prepuller"))
+            prepuller = edited.prepuller(client)
             await prepuller.sync()
             write_edits(edited.edits, {"images": [], "removed": ["new"]})
             await prepuller.sync()
@@ -163,22 +174,14 @@ def test_an_edit_made_while_requests_are_refused_is_applied_once_they_are_accept
     edited.configure(enabled=True, resync=3600)  # no periodic pass: only the retry can bring the edit
 
     async def go() -> None:
-        stopping = asyncio.Event()
-        store = edited.store()
-        async with await edited.client(identity) as client:
-            prepuller = Prepuller(store, store.config.settings.kubernetes.prepull, edited.namespace, client,
-                                  logging.getLogger("test.prepuller"))
-            task = asyncio.create_task(prepuller.run(stopping))
-            await asyncio.to_thread(wait_until, lambda: prepuller._synced is not None, 30, "the first sync")
+        async with running(edited, identity) as (prepuller, _):
+            await until(lambda: prepuller._synced is not None, "the first sync")
             await asyncio.to_thread(edited.cluster.admin.delete, "rolebindings", name, edited.namespace)
             write_edits(edited.edits, {"images": [{"id": "new", "display_name": "New", "image": "example.org/new:1"}],
                                        "removed": []})
-            await asyncio.to_thread(wait_until, lambda: "403" in caplog.text, 30, "a refusal logged")
+            await until(lambda: "403" in caplog.text, "a refusal logged")
             await asyncio.to_thread(cluster.service_account, edited.namespace, name, prepuller_rules())
-            await asyncio.to_thread(wait_until, lambda: "example.org/new:1" in edited.pulled()[CPU_NODES], 30,
-                                    "the edit applied after the refusals")
-            stopping.set()
-            await asyncio.wait_for(task, 10)
+            await until(lambda: "example.org/new:1" in edited.pulled()[CPU_NODES], "the edit applied after the refusals")
 
     with caplog.at_level(logging.WARNING, "test.prepuller"):
         asyncio.run(go())

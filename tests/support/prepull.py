@@ -9,6 +9,7 @@ pre-puller Role is in the hub's namespace, where the DaemonSets go.
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +106,16 @@ class Setup:
         await kube_config.load_kube_config_from_dict((identity or self.identity).kubeconfig(), client_configuration=configuration)
         return ApiClient(configuration)
 
+    def prepuller(self, client: ApiClient) -> Prepuller:
+        """The controller on the catalog as it is now, logging to ``test.prepuller``."""
+        store = self.store()
+        return Prepuller(store, store.config.settings.kubernetes.prepull, self.namespace, client,
+                         logging.getLogger("test.prepuller"))
+
     def sync(self) -> Changes:
         async def go() -> Changes:
-            store = self.store()
-            prepull = store.config.settings.kubernetes.prepull
             async with await self.client() as client:
-                return await Prepuller(store, prepull, self.namespace, client).sync()
+                return await self.prepuller(client).sync()
 
         return asyncio.run(go())
 
