@@ -39,13 +39,22 @@ cross-check, the summed sys.getsizeof of the cached objects) and the longest
 event-loop stall during a full relist (a ticker that sleeps 5 ms records the
 longest gap between its ticks; this includes the garbage collections that
 parsing sets off, as it would in a hub; KubeSpawner's reflector relists at
-every watch restart, every 10 s by default).
+every watch restart, every 10 s by default). The same ticker, run as long as
+a relist took with nothing else to do, gives the machine's own floor
+(``idle_stall_ms``): on a loaded machine the loop waits that long for a core
+whatever it runs.
 
 The last line is::
 
-    RESULT spawn_kube n=<N> ours_median_s=<x> plain_median_s=<y> ratio=<x/y> ours_requests=<a> plain_requests=<b> ours_cache_kb_per_pod=<c> plain_cache_kb_per_pod=<d> ours_relist_stall_ms=<e> plain_relist_stall_ms=<f>
+    RESULT spawn_kube n=<N> ours_median_s=<x> plain_median_s=<y> ratio=<x/y> ours_requests=<a> plain_requests=<b> cache_kb_per_pod=<c> stall_ms=<s> plain_stall_ms=<p> stall_cpu_ms=<sc> plain_stall_cpu_ms=<pc> idle_stall_ms=<i> ours_cache_kb_per_pod=<c> plain_cache_kb_per_pod=<d> ours_relist_stall_ms=<e> plain_relist_stall_ms=<f>
 
-(the cache figures are absent with ``--pods 0``).
+``cache_kb_per_pod`` is ours; ``stall_ms`` and ``plain_stall_ms`` are each
+side's longest gap over its relists and its first list (the issue's names;
+the ``ours_``/``plain_`` keys are the earlier ones: relists only);
+``stall_cpu_ms`` and ``plain_stall_cpu_ms`` the most CPU time the loop's
+thread spent in any one gap: the stall the side's own work makes, which a
+loaded machine stretches into the gap by making the thread wait for a core.
+The cache figures are absent with ``--pods 0``.
 
 Run: ``.venv/bin/python benchmarks/spawn_kube.py --n 50`` (``--pods 0`` skips the cache part).
 """
@@ -68,6 +77,7 @@ import tracemalloc
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
+from typing import NamedTuple
 
 import yaml
 
@@ -88,6 +98,8 @@ SERVER = "ws"
 FILL_USER = "podfill000000"  # the user of the pod template; its digits become the pod's number
 TICK_S = 0.005
 RELISTS = 3
+# the RESULT line's keys named by the issue, first (and the loop's own CPU share of a stall)
+ISSUE_KEYS = ("cache_kb_per_pod", "stall_ms", "plain_stall_ms", "stall_cpu_ms", "plain_stall_cpu_ms", "idle_stall_ms")
 
 
 # -- setup ------------------------------------------------------------------------
@@ -451,23 +463,27 @@ async def fill_pods(cluster: ClusterProcess, templates: dict[str, str], count: i
 # -- the pod cache at scale ----------------------------------------------------------------
 
 
-async def longest_stall(work) -> tuple[float, float, float]:
-    """Run ``work`` (a coroutine) next to a ticker sleeping TICK_S; returns the
-    longest gap between ticks, the CPU time the event loop's thread spent in
-    that gap (the rest of the gap it waited for a core: the machine's load, not
-    the loop's work), and how long the work took, in seconds."""
+class Stall(NamedTuple):
+    gap: float  # the longest gap between ticks, s
+    cpu: float  # the CPU time the loop's thread spent in that gap (the rest it waited for a core)
+    elapsed: float  # how long the work took
+    most_cpu: float  # the most CPU time the loop's thread spent in any one gap: the loop's own stall
+
+
+async def longest_stall(work) -> Stall:
+    """Run ``work`` (a coroutine) next to a ticker sleeping TICK_S, and time its gaps."""
     done = False
-    longest = 0.0
-    longest_cpu = 0.0
+    longest = longest_cpu = most_cpu = 0.0
 
     async def ticker() -> None:
-        nonlocal longest, longest_cpu
+        nonlocal longest, longest_cpu, most_cpu
         last, last_cpu = time.perf_counter(), time.thread_time()
         while not done:
             await asyncio.sleep(TICK_S)
             now, now_cpu = time.perf_counter(), time.thread_time()
             if now - last > longest:
                 longest, longest_cpu = now - last, now_cpu - last_cpu
+            most_cpu = max(most_cpu, now_cpu - last_cpu)
             last, last_cpu = now, now_cpu
 
     task = asyncio.create_task(ticker())
@@ -479,7 +495,7 @@ async def longest_stall(work) -> tuple[float, float, float]:
         elapsed = time.perf_counter() - started
         done = True
         await task
-    return longest, longest_cpu, elapsed
+    return Stall(longest, longest_cpu, elapsed, most_cpu)
 
 
 def deep_size(root) -> int:
@@ -523,7 +539,9 @@ async def measure_cache(name: str, spawner) -> dict:
     reflector.resources = {}
     first = await longest_stall(reflector._list_and_update())
     await stop_reflectors()
-    return {"name": name, "pods": pods, "bytes": kept, "deep": deep, "stalls": stalls, "first": first}
+    # the machine's floor: the ticker alone, no reflector running, as long as the longest relist
+    idle = await longest_stall(asyncio.sleep(max(st.elapsed for st in stalls)))
+    return {"name": name, "pods": pods, "bytes": kept, "deep": deep, "stalls": stalls, "first": first, "idle": idle}
 
 
 async def cache_phase(url: str, config_file: Path) -> list[dict]:
@@ -541,16 +559,20 @@ async def cache_phase(url: str, config_file: Path) -> list[dict]:
 def report_cache(results: list[dict], sizes: dict[str, float], wanted: int) -> None:
     for r in results:
         per_pod = r["bytes"] / max(r["pods"], 1)
-        worst = max(s for s, _, _ in r["stalls"])
-        each = ", ".join(f"{s * 1000:.0f} ms ({cpu * 1000:.0f} ms of it on the CPU; relist {t:.2f}s)" for s, cpu, t in r["stalls"])
+        worst = max(st.gap for st in r["stalls"])
+        each = ", ".join(f"{s * 1000:.0f} ms ({cpu * 1000:.0f} ms of it on the CPU; relist {t:.2f}s; most CPU in one gap {c * 1000:.0f} ms)"
+                         for s, cpu, t, c in r["stalls"])
         print(
             f"cache {r['name']}: {r['pods']} pods (of {wanted}; {sizes[r['name']] / 1000:.1f} KB JSON each),"
             f" {per_pod / 1000:.1f} KB/pod, {r['bytes'] / 1e6:.0f} MB (tracemalloc: kept after the first list;"
             f" deep getsizeof of the cache: {r['deep'] / max(r['pods'], 1) / 1000:.1f} KB/pod)"
         )
         print(f"relist stall {r['name']}: {worst * 1000:.0f} ms (longest gap of a {TICK_S * 1000:.0f} ms ticker; {each})")
-        s, cpu, t = r["first"]
-        print(f"first-list stall {r['name']}: {s * 1000:.0f} ms ({cpu * 1000:.0f} ms of it on the CPU; list {t:.2f}s)")
+        s, cpu, t, c = r["first"]
+        print(f"first-list stall {r['name']}: {s * 1000:.0f} ms ({cpu * 1000:.0f} ms of it on the CPU; list {t:.2f}s;"
+              f" most CPU in one gap {c * 1000:.0f} ms)")
+        s, cpu, t, c = r["idle"]
+        print(f"idle ticker {r['name']}: {s * 1000:.0f} ms ({cpu * 1000:.0f} ms of it on the CPU; over {t:.2f}s, no reflector running)")
 
 
 # -- main ------------------------------------------------------------------------------------
@@ -581,6 +603,7 @@ def main() -> None:
                 side.report()
 
             cache: dict[str, str] = {}
+            issue: dict[str, str] = {}  # the issue's names, first
             if args.pods:
                 print(f"pod cache: {args.pods} Running pods per side on the API server", flush=True)
                 sizes = asyncio.run(fill_pods(cluster, templates, args.pods))
@@ -588,7 +611,13 @@ def main() -> None:
                 report_cache(results, sizes, args.pods)
                 for r in results:
                     cache[f"{r['name']}_cache_kb_per_pod"] = f"{r['bytes'] / max(r['pods'], 1) / 1000:.1f}"
-                    cache[f"{r['name']}_relist_stall_ms"] = f"{max(st for st, _, _ in r['stalls']) * 1000:.0f}"
+                    cache[f"{r['name']}_relist_stall_ms"] = f"{max(st.gap for st in r['stalls']) * 1000:.0f}"
+                    lists = [*r["stalls"], r["first"]]
+                    side = "" if r["name"] == "ours" else f"{r['name']}_"
+                    issue[f"{side}stall_ms"] = f"{max(st.gap for st in lists) * 1000:.0f}"
+                    issue[f"{side}stall_cpu_ms"] = f"{max(st.most_cpu for st in lists) * 1000:.0f}"
+                issue["cache_kb_per_pod"] = cache["ours_cache_kb_per_pod"]
+                issue["idle_stall_ms"] = f"{max(r['idle'].gap for r in results) * 1000:.0f}"
         finally:
             cluster.close()
 
@@ -597,6 +626,7 @@ def main() -> None:
     print(
         f"RESULT spawn_kube n={args.n} ours_median_s={x:.3f} plain_median_s={y:.3f} ratio={x / y:.3f}"
         f" ours_requests={statistics.median_low(ours.start_requests)} plain_requests={statistics.median_low(plain.start_requests)}"
+        + "".join(f" {k}={issue[k]}" for k in ISSUE_KEYS if k in issue)
         + "".join(f" {k}={v}" for k, v in sorted(cache.items()))
     )
 
