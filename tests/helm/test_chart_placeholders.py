@@ -13,7 +13,7 @@ import yaml
 from workspaces.config import WorkspacesConfig
 
 from ..k8s.kube import SCHEMA_VERSIONS, rules_of
-from .chart import CHART, NAMESPACE, helm, of_kind, render, workspaces_yaml
+from .chart import CHART, NAMESPACE, helm, of_kind, render, role_in_release_namespace, workspaces_yaml
 
 ON = ["--set", "workspaces.kubernetes.placeholders.enabled=true"]
 DOCUMENTED = list(yaml.safe_load_all((Path(__file__).resolve().parents[2] / "config" / "kubernetes" / "placeholders.yaml").read_text()))
@@ -64,11 +64,8 @@ def test_the_placeholders_role_is_the_documented_one_in_the_release_namespace_on
     # off too: a hub whose placeholders were turned off removes the Deployments it kept
     [documented] = [d for d in DOCUMENTED if d["kind"] == "Role"]
     objects = render(*args)
-    [role] = placeholder_roles(objects)
-    assert role["metadata"]["namespace"] == NAMESPACE
+    role = role_in_release_namespace(objects, placeholder_roles(objects))
     assert rules_of(role) == rules_of(documented) == {("apps", "deployments", v) for v in ("list", "create", "patch", "delete")}
-    [binding] = [b for b in of_kind(objects, "RoleBinding") if b["roleRef"]["name"] == role["metadata"]["name"]]
-    assert binding["metadata"]["namespace"] == NAMESPACE
 
 
 def test_without_rbac_the_chart_makes_no_placeholders_role():
