@@ -121,13 +121,16 @@ class PlaceholderController:
         await run_controller(step, "Keeping the placeholders", self.log, stopping)
 
 
-async def keep_placeholders(store: CatalogStore, log: logging.Logger) -> None:
+async def keep_placeholders(store: CatalogStore, log: logging.Logger | None = None) -> None:
     """The workspaces API service's task on Kubernetes, from its start until it stops (cancelled then).
 
     With placeholders on, it keeps them; off, it removes once any that an
     earlier configuration left (the chart keeps the hub's right to do so).
     """
     from workspaces.api.kube import api_client
+
+    # a logger of its own, which the service's log shows at INFO (the Application's own shows warnings only)
+    log = log or logging.getLogger("workspaces.placeholders")
 
     try:
         client = await api_client()

@@ -375,7 +375,7 @@ class WorkspacesAPI(Application):
             # here rather than in the hub: this process already follows the catalog and its edits
             from spawner.placeholders import keep_placeholders
 
-            IOLoop.current().add_callback(keep_placeholders, app.service.catalog_store, self.log)  # type: ignore[attr-defined]
+            IOLoop.current().add_callback(keep_placeholders, app.service.catalog_store)  # type: ignore[attr-defined]
         if settings.backend == "kubernetes":
             # on: the pre-pull DaemonSets follow the catalog from here too; off: any made before are removed
             from spawner.prepuller import keep_prepulled
