@@ -475,7 +475,8 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
             try:
                 _, writer = await asyncio.open_connection(ip or "127.0.0.1", port)
             except OSError:
-                await asyncio.sleep(0.2)
+                # a warm server listens within a second: a coarser step would be a good part of it
+                await asyncio.sleep(0.05)
                 continue
             writer.close()
             return None
