@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import subprocess
 import sys
 import textwrap
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from workspaces.catalog import Catalog, ImageEntry
 from workspaces.config import LocalSettings, load_config
 from workspaces.errors import ConfigError
 
-from ..support.hub import wait_for
+from ..support.hub import free_ports, wait_for
 from .test_hub_config import hub_config
 
 
@@ -199,3 +202,42 @@ def test_loading_the_hub_config_outside_a_running_hub_starts_no_warm_process(tmp
     """Tools and tests load the config too: only the hub's own event loop fills the pools."""
     hub_config(tmp_path, monkeypatch, {})
     assert warm._pools == {}
+
+
+def test_a_warm_server_outlives_the_hub_that_started_it(tmp_path: Path):
+    """Taken, a warm process is a workspace server: a hub restart must not take it down."""
+    socket_path = tmp_path / "warm.sock"
+    [port] = free_ports(1)
+    request = {"argv": [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)], "env": {},
+               "cwd": str(tmp_path), "umask": 0o022, "uid": None}
+    hub = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import json, os, socket, subprocess, sys, time
+            proc = subprocess.Popen([sys.executable, {str(warm.PROGRAM)!r}, {str(socket_path)!r}, str(os.getpid())])
+            while not os.path.exists({str(socket_path)!r}):
+                time.sleep(0.05)
+            s = socket.socket(socket.AF_UNIX)
+            s.connect({str(socket_path)!r})
+            s.sendall(json.dumps({request!r}).encode())
+            s.shutdown(socket.SHUT_WR)
+            print(proc.pid, s.recv(100).decode(), flush=True)
+            time.sleep(60)
+        """)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    pid, answer = hub.stdout.readline().split()
+    assert answer == "ok"
+    hub.send_signal(signal.SIGKILL)
+    hub.wait()  # a parent-death signal is sent as the parent exits, before this returns
+
+    def serving() -> bool:
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).status == 200
+        except OSError:
+            return False
+
+    try:
+        wait_for(serving, 30, "the server to answer after its hub died")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
