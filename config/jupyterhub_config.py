@@ -219,6 +219,13 @@ api_service = {
         f"--config={launch.config.path or ''}",
         f"--data-dir={launch.data.path}",
         f"--ip={services_ip}",
+        # on Kubernetes the pre-puller and the placeholders follow the catalog (and its edits)
+        # from this process, which already does; each removes what it made when turned off
+        *(
+            f"--WorkspacesAPI.controllers={name}"
+            for name in ("spawner.prepuller.keep_prepulled", "spawner.placeholders.keep_placeholders")
+            if settings.backend == "kubernetes"
+        ),
     ],
     "url": f"http://{services_host}:{settings.api.port}",
     # browsers log in through the hub's OAuth; the token it issues acts as its user

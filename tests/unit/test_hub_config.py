@@ -76,3 +76,17 @@ def test_the_hub_database_is_indexed_for_user_lists_when_the_config_loads(tmp_pa
     orm.new_session_factory(config.JupyterHub.db_url)().close()  # the hub makes its tables after loading the config
     assert SPAWNERS_BY_USER in {i["name"] for i in inspect(engine).get_indexes("spawners")}
     engine.dispose()
+
+
+def controllers(config) -> list[str]:
+    prefix = "--WorkspacesAPI.controllers="
+    return [arg[len(prefix):] for arg in services(config)["workspaces"]["command"] if arg.startswith(prefix)]
+
+
+def test_on_kubernetes_the_api_service_keeps_the_pre_pulls_and_the_placeholders(tmp_path, monkeypatch):
+    config = hub_config(tmp_path, monkeypatch, {"backend": "kubernetes"})
+    assert controllers(config) == ["spawner.prepuller.keep_prepulled", "spawner.placeholders.keep_placeholders"]
+
+
+def test_locally_the_api_service_runs_no_kubernetes_controller(tmp_path, monkeypatch):
+    assert controllers(hub_config(tmp_path, monkeypatch, {})) == []

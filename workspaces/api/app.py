@@ -26,8 +26,9 @@ from jupyterhub.services.auth import HubOAuth, HubOAuthCallbackHandler
 from pydantic import ValidationError
 from tornado import web
 from tornado.ioloop import IOLoop
-from traitlets import Integer, Unicode, default
+from traitlets import Integer, List, Unicode, default
 from traitlets.config import Application
+from traitlets.utils.importstring import import_item
 
 from ..catalog import CatalogStore, ImageEntry, raw_images, validate_images
 from ..catalog_edits import apply_edits, read_edits, write_edits
@@ -316,6 +317,14 @@ class WorkspacesAPI(Application):
     data_dir = Unicode("", config=True, help="The hub's data directory: catalog edits and the API's state live there.")
     api_url = Unicode(config=True, help="The hub API URL (default: $JUPYTERHUB_API_URL).")
     port = Integer(0, config=True, help="Port to listen on (default: from $JUPYTERHUB_SERVICE_URL).")
+    controllers = List(
+        Unicode(),
+        config=True,
+        help="""Coroutine functions (dotted import names) run beside the API for the life of the process,
+        each called with the catalog store, so that they follow the catalog and its edits: the hub's
+        config names the Kubernetes backend's pre-puller and placeholders here. Named by the
+        deployment, not imported by this package, which never imports the spawner.""",
+    )
     ip = Unicode(
         "127.0.0.1", config=True, help="Address to listen on; beyond loopback only when the proxy runs elsewhere."
     )
@@ -370,17 +379,8 @@ class WorkspacesAPI(Application):
         app = self.make_app()
         server = app.listen(self.port, address=self.ip)
         self.log.info("Workspaces API on %s:%d", self.ip, self.port)
-        settings = app.service.settings  # type: ignore[attr-defined]
-        if settings.backend == "kubernetes":
-            # here rather than in the hub: this process already follows the catalog and its edits
-            from spawner.placeholders import keep_placeholders
-
-            IOLoop.current().add_callback(keep_placeholders, app.service.catalog_store)  # type: ignore[attr-defined]
-        if settings.backend == "kubernetes":
-            # on: the pre-pull DaemonSets follow the catalog from here too; off: any made before are removed
-            from spawner.prepuller import keep_prepulled
-
-            IOLoop.current().add_callback(keep_prepulled, app.service.catalog_store)  # type: ignore[attr-defined]
+        for name in self.controllers:
+            IOLoop.current().add_callback(import_item(name), app.service.catalog_store)  # type: ignore[attr-defined]
         # Objects made at start (imports, the catalog) live as long as the process:
         # keep them out of the collector's full passes, which otherwise add tens
         # of milliseconds to an occasional request.
