@@ -266,6 +266,13 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
+def list_figures(ours: Lister, theirs: Lister) -> str:
+    """The RESULT fields both listing benchmarks print: each side's p50 and p99 page time, and the p99 ratio."""
+    o50, o99 = percentile(ours.counted, 50) * 1000, percentile(ours.counted, 99) * 1000
+    h50, h99 = percentile(theirs.counted, 50) * 1000, percentile(theirs.counted, 99) * 1000
+    return f"ours_p50_ms={o50:.1f} ours_p99_ms={o99:.1f} hub_p50_ms={h50:.1f} hub_p99_ms={h99:.1f} ratio_p99={o99 / h99:.3f}"
+
+
 def one_round(sides: list[Lister]) -> None:
     for side in sides:
         side.begin()
@@ -345,13 +352,8 @@ def main() -> None:
         else:
             print(f"kept {root}")
 
-    o50, o99 = percentile(ours.counted, 50) * 1000, percentile(ours.counted, 99) * 1000
-    h50, h99 = percentile(theirs.counted, 50) * 1000, percentile(theirs.counted, 99) * 1000
     print(f"{len(ours.counted)} page requests ours, {len(theirs.counted)} hub, over {args.rounds} rounds; both saw all {args.n} workspaces")
-    print(
-        f"RESULT api_list n={args.n} ours_p50_ms={o50:.1f} ours_p99_ms={o99:.1f} "
-        f"hub_p50_ms={h50:.1f} hub_p99_ms={h99:.1f} ratio_p99={o99 / h99:.3f}"
-    )
+    print(f"RESULT api_list n={args.n} {list_figures(ours, theirs)}")
 
 
 if __name__ == "__main__":
