@@ -72,12 +72,13 @@ test: install browser
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: install
-	$(BIN)/python benchmarks/spawn_local.py --n $(BENCH_N)
+	$(BIN)/python benchmarks/spawn_local.py --n $(BENCH_N) --warm
 	$(BIN)/python benchmarks/cull_pass.py --n 500
 	$(BIN)/python benchmarks/spawn_kube.py --n 50 --pods 5000
 	$(BIN)/python benchmarks/api_list.py --n 10000
 	$(BIN)/python benchmarks/hub_scale.py --users 10000 --running 2000
 	$(BIN)/python benchmarks/placeholders.py --n 5
+	$(BIN)/python benchmarks/prepull.py --n 5
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache test-artifacts build .cluster
