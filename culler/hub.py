@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
 PAGINATION = "application/jupyterhub-pagination+json"
+# the hub's lean list of ready servers, where the hub config adds it (culler/ready_servers.py)
+READY_SERVERS = "/workspaces-culler/ready-servers"
 
 
 class HubClient:
@@ -30,6 +32,7 @@ class HubClient:
         self.connections = connections
         self._session: aiohttp.ClientSession | None = None
         self.requests = 0  # counted for the pass report and the benchmark
+        self.lean: bool | None = None  # whether the hub has the lean list; None: not asked yet
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -57,17 +60,38 @@ class HubClient:
         params = {"state": "ready", "offset": str(offset), "limit": str(limit)}
         return await self.fetch("GET", f"{self.api_url}/users", params=params, headers={"Accept": PAGINATION})
 
+    async def _ready_servers(self, after: int, limit: int) -> dict[str, Any] | None:
+        """A page of the hub's lean list (culler/ready_servers.py); None where the hub has no such endpoint."""
+        try:
+            return await self.fetch(
+                "GET", f"{self.api_url}{READY_SERVERS}", params={"after": str(after), "limit": str(limit)}
+            )
+        except aiohttp.ClientResponseError as e:
+            if e.status == 404:
+                return None
+            raise
+
     async def ready_users(self, page_size: int) -> AsyncIterator[list[dict[str, Any]]]:
         """Pages of users with a ready server, one request per page; the next
-        page is fetched while the caller works on the current one."""
-        page = await self._page(0, page_size)
-        while True:
+        page is fetched while the caller works on the current one.
+
+        From the hub's lean list when it has one (one item per ready server,
+        shaped as a ``/users`` item), else from ``/users?state=ready``."""
+        page = await self._ready_servers(0, page_size) if self.lean is not False else None
+        self.lean = page is not None
+        if page is None:
+            page = await self._page(0, page_size)
+
+        def following_page(page: dict[str, Any]) -> Awaitable[Any] | None:
+            if self.lean:
+                after = page.get("next_after")
+                return None if after is None else self._ready_servers(after, page_size)
             following = page["_pagination"].get("next")
-            prefetch = (
-                asyncio.ensure_future(self._page(following["offset"], page_size))
-                if following and page["items"]
-                else None
-            )
+            return self._page(following["offset"], page_size) if following and page["items"] else None
+
+        while True:
+            upcoming = following_page(page)
+            prefetch = asyncio.ensure_future(upcoming) if upcoming is not None else None
             try:
                 if page["items"]:
                     yield page["items"]

@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlparse
 
 from tornado import web
 
-from culler.hub import PAGINATION, HubClient
+from culler.hub import PAGINATION, READY_SERVERS, HubClient
 
 USERS = [{"name": f"u{i}", "servers": {"s": {"ready": True}}} for i in range(25)]
 
@@ -28,6 +28,20 @@ class Users(web.RequestHandler):
         self.write(json.dumps({"items": USERS[offset : offset + limit], "_pagination": {"next": following}}))
 
 
+class ReadyServers(web.RequestHandler):
+    """The hub's lean list (culler/ready_servers.py): one item per server, paged by ``after``."""
+
+    def initialize(self, log: list) -> None:
+        self.log = log
+
+    def get(self) -> None:
+        q = parse_qs(urlparse(self.request.uri).query)
+        self.log.append(("lean", int(q["after"][0]), int(q["limit"][0])))
+        after, limit = int(q["after"][0]), int(q["limit"][0])
+        ids = list(range(after + 1, len(USERS) + 1))[:limit]  # server ids 1..25
+        self.write(json.dumps({"items": [USERS[i - 1] for i in ids], "next_after": ids[-1] if len(ids) == limit else None}))
+
+
 class Servers(web.RequestHandler):
     def initialize(self, log: list) -> None:
         self.log = log
@@ -37,9 +51,11 @@ class Servers(web.RequestHandler):
         self.set_status(204)
 
 
-def against_hub(call: Callable[[HubClient], Awaitable[Any]]) -> tuple[Any, list]:
-    """``call`` on a client of a stand-in hub API on loopback; its result and the requests the hub saw."""
+def against_hub(call: Callable[[HubClient], Awaitable[Any]], lean: bool = False) -> tuple[Any, list]:
+    """``call`` on a client of a stand-in hub API on loopback (with the lean list of ready servers
+    if ``lean``, as the hub config adds it); its result and the requests the hub saw."""
     log: list = []
+    extra = [(r"/hub/api" + READY_SERVERS, ReadyServers, {"log": log})] if lean else []
 
     async def go():
         sock = socket.socket()
@@ -47,7 +63,7 @@ def against_hub(call: Callable[[HubClient], Awaitable[Any]]) -> tuple[Any, list]
         port = sock.getsockname()[1]
         sock.close()
         server = web.Application(
-            [(r"/hub/api/users", Users, {"log": log}), (r"/hub/api/users/([^/]+)/servers/([^/]+)", Servers, {"log": log})]
+            [(r"/hub/api/users", Users, {"log": log}), (r"/hub/api/users/([^/]+)/servers/([^/]+)", Servers, {"log": log}), *extra]
         ).listen(port, "127.0.0.1")
         client = HubClient(f"http://127.0.0.1:{port}/hub/api", "secret")
         try:
@@ -59,11 +75,11 @@ def against_hub(call: Callable[[HubClient], Awaitable[Any]]) -> tuple[Any, list]
     return asyncio.run(go()), log
 
 
-def pages(page_size: int) -> tuple[list[list[dict]], list]:
+def pages(page_size: int, lean: bool = False) -> tuple[list[list[dict]], list]:
     async def read(client: HubClient) -> list[list[dict]]:
         return [page async for page in client.ready_users(page_size)]
 
-    return against_hub(read)
+    return against_hub(read, lean)
 
 
 def test_ready_users_are_read_page_by_page():
@@ -84,3 +100,22 @@ def test_a_stop_is_a_delete_of_that_one_server_through_the_hub_without_remove():
     _, log = against_hub(lambda client: client.stop_server("ann/../bob", "my ws"))
     [(method, path, body, auth)] = log
     assert (method, path, body, auth) == ("DELETE", "/hub/api/users/ann%2F..%2Fbob/servers/my%20ws", b"", "token secret")
+
+
+def test_a_hub_with_the_lean_list_is_read_through_it_page_by_page():
+    got, log = pages(10, lean=True)
+    assert [u["name"] for p in got for u in p] == [u["name"] for u in USERS]
+    assert log == [("lean", 0, 10), ("lean", 10, 10), ("lean", 20, 10)]  # never /users
+
+
+def test_a_hub_without_the_lean_list_is_read_through_users():
+    async def two_passes(client: HubClient) -> tuple[list, int]:
+        first = [page async for page in client.ready_users(25)]
+        second = [page async for page in client.ready_users(25)]
+        return [first, second], client.requests
+
+    (got, requests), log = against_hub(two_passes)
+    assert got == [[USERS], [USERS]]
+    assert [q["state"] for q, _, _ in log] == [["ready"], ["ready"]]
+    # one 404, on the first pass only: the second asks /users straight away
+    assert requests == 3
