@@ -213,7 +213,9 @@ def test_a_warm_server_outlives_the_hub_that_started_it(tmp_path: Path):
     hub = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import json, os, socket, subprocess, sys, time
-            proc = subprocess.Popen([sys.executable, {str(warm.PROGRAM)!r}, {str(socket_path)!r}, str(os.getpid())])
+            # the server's own output ("Serving HTTP on ...") must not race this process's line below
+            proc = subprocess.Popen([sys.executable, {str(warm.PROGRAM)!r}, {str(socket_path)!r}, str(os.getpid())],
+                                    stdout=subprocess.DEVNULL)
             while not os.path.exists({str(socket_path)!r}):
                 time.sleep(0.05)
             s = socket.socket(socket.AF_UNIX)
