@@ -148,7 +148,7 @@ class WorkspaceSpawnerMixin(LoggingConfigurable):
         resolved = self.resolve(user_options)
         if resolved.image.deprecated:
             self.log.warning(
-                "%s starts deprecated image %s: %s", self._log_name, resolved.image.id, resolved.image.deprecated
+                "%s starts deprecated image %s: %s", self._log_name, resolved.image.id, resolved.image.deprecated.message
             )
         self.check_budget(resolved.user_options())
         self.resolved_spec = resolved

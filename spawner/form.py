@@ -44,6 +44,11 @@ def render_options_form(
     runnable = {i.id for i in images if i.unavailable_reason(backend) is None}
     image, profile = previous.get("image"), previous.get("profile")
     selected_image = image if isinstance(image, str) and image in runnable else None
+    # a deprecated image with a successor: the form offers the switch by preselecting it
+    previous_entry = catalog.image(image) if isinstance(image, str) else None
+    successor = catalog.successor(previous_entry) if previous_entry else None
+    if successor is not None and successor.id in runnable and successor.allows(groups):
+        selected_image = successor.id
     capacity = capacity or {}
     startable = {p.id for p in profiles if p.id not in capacity or capacity[p.id].possible}
     selected_profile = profile if isinstance(profile, str) and profile in startable else None
@@ -51,6 +56,7 @@ def render_options_form(
     return _TEMPLATES.get_template("options_form.html").render(
         # unavailable images are shown (greyed out, with the reason), hidden ones are not
         images=images,
+        catalog=catalog,
         profiles=profiles,
         backend=backend,
         selected_image=selected_image or (default_image.id if default_image else None),

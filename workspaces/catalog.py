@@ -44,12 +44,14 @@ def _id(value: Any) -> Any:
 
 def _deprecation(value: Any) -> Any:
     if value is True:
-        return "This image is deprecated."
+        return {"message": "This image is deprecated."}
     if value is False or value is None:
         return None
     if isinstance(value, str) and value.strip():
-        return value
-    raise ValueError("must be false, true, or the message shown to users")
+        return {"message": value}
+    if isinstance(value, dict):
+        return {"message": "This image is deprecated.", **value}
+    raise ValueError("must be false, true, the message shown to users, or {message, use: successor-id}")
 
 
 def _cpu(value: Any) -> Any:
@@ -149,6 +151,15 @@ class ImageSecurity(Model):
         return " and ".join(parts) or 'nothing beyond Pod Security "restricted"'
 
 
+class Deprecation(Model):
+    """Why an entry is deprecated and, like Kubeflow v2's ``redirect.to``, what replaces it."""
+
+    message: str = Field(min_length=1, description="What users see next to the entry and their workspaces.")
+    use: Id | None = Field(
+        None, description="The id of the successor entry: forms and the API offer switching workspaces to it."
+    )
+
+
 class ImageEntry(Model):
     id: Id
     display_name: str = Field(min_length=1)
@@ -159,7 +170,9 @@ class ImageEntry(Model):
     default: bool = False
     groups: list[str] = Field(default_factory=list, description="Groups allowed; empty means everyone.")
     hidden: bool = Field(False, description="Not offered for new workspaces; existing ones keep working.")
-    deprecated: Annotated[str | None, BeforeValidator(_deprecation)] = None
+    deprecated: Annotated[Deprecation | None, BeforeValidator(_deprecation)] = Field(
+        None, description="false, true, a message, or {message, use: successor-id}."
+    )
     pull_policy: PullPolicy = "IfNotPresent"
     local: LocalRuntime | None = Field(None, description="How the local backend runs it; none: unavailable there.")
     security: ImageSecurity = Field(
@@ -349,6 +362,30 @@ def _entry_issues(kind: str, entries: list[ImageEntry] | list[Profile]) -> list[
     return issues
 
 
+def _successor_issues(images: list[ImageEntry]) -> list[Issue]:
+    """``deprecated.use`` names another entry, and following successors ends somewhere."""
+    ids = {image.id: i for i, image in enumerate(images)}
+    uses = {image.id: image.deprecated.use for image in images if image.deprecated and image.deprecated.use}
+    issues = []
+    for i, image in enumerate(images):
+        use = uses.get(image.id)
+        if use is None:
+            continue
+        where = f"images[{i}].deprecated.use"
+        if use == image.id:
+            issues.append(Issue(where, f"names the entry itself; name the entry that replaces {image.id!r}"))
+        elif use not in ids:
+            issues.append(Issue(where, f"unknown image {use!r}; ids in this catalog: {', '.join(ids)}"))
+        else:
+            chain = [image.id, use]
+            while chain[-1] in uses and uses[chain[-1]] in ids and uses[chain[-1]] != chain[-1]:
+                chain.append(uses[chain[-1]])
+                if chain[-1] in chain[:-1]:
+                    issues.append(Issue(where, "successors go round in a circle: " + " -> ".join(chain)))
+                    break
+    return issues
+
+
 def _with_entry_ids(issues: list[Issue], kind: str, raw: Any) -> list[Issue]:
     """Name the entry ('jupyter-scipy') next to its index, so a log line is findable."""
     if not isinstance(raw, list):
@@ -373,6 +410,13 @@ class Catalog:
 
     def image(self, image_id: str) -> ImageEntry | None:
         return next((i for i in self.images if i.id == image_id), None)
+
+    def successor(self, image: ImageEntry) -> ImageEntry | None:
+        """The entry that replaces a deprecated one: its ``use``, followed to the end (loading refuses cycles)."""
+        found = None
+        while image.deprecated and image.deprecated.use and (following := self.image(image.deprecated.use)):
+            found = image = following
+        return found
 
     def profile(self, profile_id: str) -> Profile | None:
         return next((p for p in self.profiles if p.id == profile_id), None)
@@ -411,6 +455,8 @@ def _validate_part(
         parsed = model.model_validate(data)
         entries = getattr(parsed, kind)
         issues = _entry_issues(kind, entries)
+        if kind == "images":
+            issues += _successor_issues(entries)
     except ValidationError as e:
         issues = issues_from_pydantic(e, model)
     if issues:

@@ -76,7 +76,17 @@ def workspace(
         "idle_timeout": effective_timeout(policy, cull),
         "cull_at": stops.isoformat().replace("+00:00", "Z") if stops else None,
         "cull_warning": warning.json() if warning else None,
+        "image_update": image_update(spec, catalog, user.get("groups") or []),
     }
+
+
+def image_update(spec: dict[str, Any], catalog: Catalog, groups: list[str]) -> dict[str, Any] | None:
+    """The switch a workspace on a deprecated image is offered: its successor, if the owner may use it."""
+    image = catalog.image(spec.get("image") or "")
+    successor = catalog.successor(image) if image and image.deprecated else None
+    if image is None or image.deprecated is None or successor is None or not successor.allows(groups):
+        return None
+    return {"use": successor.id, "display_name": successor.display_name, "message": image.deprecated.message}
 
 
 def image_json(image: ImageEntry, backend: str, admin: bool) -> dict[str, Any]:
@@ -89,7 +99,8 @@ def image_json(image: ImageEntry, backend: str, admin: bool) -> dict[str, Any]:
         "kind": image.kind,
         "gpu": image.gpu,
         "default": image.default,
-        "deprecated": image.deprecated,
+        "deprecated": image.deprecated.message if image.deprecated else None,
+        "successor": image.deprecated.use if image.deprecated else None,
         "available": reason is None,
         "unavailable_reason": reason,
     }
