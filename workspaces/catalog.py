@@ -23,13 +23,14 @@ from pydantic import BeforeValidator, Field, ValidationError, model_validator
 from .catalog_edits import apply_edits, read_edits
 from .config import LoadedConfig, Model, WarmPoolSettings, load_config, read_yaml
 from .errors import ConfigError, Issue, issues_from_pydantic
+from .kinds import Kind, KindName, KindOptions, resolve_kind
 from .naming import is_dns_label
 from .quantity import cpu_cores, format_bytes, memory_bytes
 
 # A Kubernetes extended resource name: a domain prefix and a name.
 _RESOURCE = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z]{2,}/[a-zA-Z0-9]([-a-zA-Z0-9_.]*[a-zA-Z0-9])?$")
 
-ImageKind = Literal["jupyterlab", "vscode", "rstudio"]
+ImageKind = KindName  # the kinds and what each carries: workspaces/kinds.py
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 
 
@@ -166,6 +167,9 @@ class ImageEntry(Model):
     description: str = ""
     image: str = Field(min_length=1, description="The container image reference.")
     kind: ImageKind = "jupyterlab"
+    kind_options: KindOptions | None = Field(
+        None, description="Changes to the kind's defaults: {url: /vscode/?folder=..., env: {NAME: value}}."
+    )
     gpu: bool = Field(False, description="The image has GPU libraries (CUDA, ROCm).")
     default: bool = False
     groups: list[str] = Field(default_factory=list, description="Groups allowed; empty means everyone.")
@@ -182,6 +186,11 @@ class ImageEntry(Model):
     def allows(self, groups: Iterable[str]) -> bool:
         return not self.groups or bool(set(self.groups) & set(groups))
 
+    @property
+    def kind_info(self) -> Kind:
+        """The kind's defaults with this entry's kind_options applied."""
+        return resolve_kind(self.kind, self.kind_options)
+
     def unavailable_reason(self, backend: str) -> str | None:
         if backend != "local":
             return None
@@ -190,7 +199,7 @@ class ImageEntry(Model):
         program = self.local.argv()[0]
         if shutil.which(program) is None:
             return f"its local runtime {program!r} is not an executable on this machine"
-        return None
+        return self.kind_info.unavailable_locally()
 
 
 class CpuResources(Model):
