@@ -28,10 +28,6 @@ from workspaces.spec import ResolvedSpec, SpecError, resolve_spec
 
 from .form import render_options_form
 
-# Where a user lands, by image kind: VS Code and RStudio are served by
-# jupyter-server-proxy inside the image.
-DEFAULT_URLS = {"jupyterlab": "/lab", "vscode": "/vscode/", "rstudio": "/rstudio/"}
-
 # One store per config file, shared by every spawner of the hub process, so a
 # catalog edit is noticed once and applies to all.
 _stores: dict[tuple[str, str], CatalogStore] = {}
@@ -157,12 +153,20 @@ class WorkspaceSpawnerMixin(LoggingConfigurable):
         self.user_options = resolved.user_options()
         if self.orm_spawner is not None:
             self.orm_spawner.user_options = self.user_options
-        self.default_url = DEFAULT_URLS[resolved.image.kind]
+        # where the kind (workspaces/kinds.py) lands: VS Code and RStudio behind jupyter-server-proxy
+        self.default_url = resolved.image.kind_info.url
         self.apply_resolved_spec(resolved)
 
     def apply_resolved_spec(self, resolved: ResolvedSpec) -> None:
         """Backend hook: turn the spec into the spawner's settings."""
         raise NotImplementedError
+
+    def get_env(self) -> dict[str, Any]:
+        env = super().get_env()
+        if self.resolved_spec is not None:
+            # what the kind's server-proxy entry reads (workspaces/kinds.py), and the entry's own additions
+            env.update(self.resolved_spec.image.kind_info.env)
+        return env
 
     # -- budgets -------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ import os
 import resource
 import shutil
 import stat
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ from .accounts import Account, AccountError, blocked_for_others, ensure_account
 from .base import WorkspaceSpawnerMixin, WorkspaceSpawnFailed
 from .gpus import GpuAllocator, GpuUnavailable, detect_gpus
 from .limits import LimitsPlan, WorkspaceCgroups, detect
+from .local_envs import EnvBuildFailed, ensure_env, entry_env, is_built, python_of
 from .users_env import UsersEnvError, users_python
 from .warm import WarmStartFailed
 
@@ -169,6 +170,11 @@ def fill_warm_pools(catalog: Catalog, local: LocalSettings, workspaces_root: Pat
             argv = runtime_argv(image, local)
         except UsersEnvError:
             continue  # said in the log at start; every start fails the same way
+        env = entry_env(image, argv[0], _allocator is not None and _allocator.total > 0, workspaces_root)
+        if env is not None:
+            if not is_built(env[1]):
+                continue  # built at the entry's first start, which then fills its pool
+            argv[0] = str(python_of(env[1]))
         if warm.is_python_runtime(argv):
             warm.pool_for(image.id, argv[0], size, warm_folder(workspaces_root)).fill()
             warmed.append(image.id)
@@ -217,6 +223,20 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         data_dir = os.environ.get("WORKSPACES_DATA_DIR") or os.path.join(os.getcwd(), "data")
         return os.path.join(data_dir, "gpu-leases.json")
 
+    env_build_timeout = Int(
+        900,
+        config=True,
+        help="""Seconds a start may take beyond start_timeout when it builds its catalog entry's
+        environment (catalog key local.requirements or local.environment).
+
+        Only an entry's first start builds (PyTorch with CUDA downloads gigabytes); later starts reuse
+        the environment and get start_timeout alone. Example: ``c.LocalWorkspaceSpawner.env_build_timeout = 1800``.
+        """,
+    )
+    entry_env = AnyTrait(None, allow_none=True, help="(recipe, folder) of the entry's own environment, else None.")
+    progress_events = List(help="This start's progress beyond JupyterHub's own events: its environment's build.")
+    _start_timeout: int | None = None  # start_timeout as configured, before a build's time is added
+
     gpu_request = Int(0, help="GPUs the current start asks for (from the spec).")
     gpu_indices = List(Int(), help="GPUs leased to the running server.")
     account = AnyTrait(None, allow_none=True, help="The OS account the server runs as (isolation users), else None.")
@@ -253,6 +273,24 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
             self.cmd = runtime_argv(image, self.workspaces_settings.settings.local)
         except UsersEnvError as e:
             raise WorkspaceSpawnFailed(f"Workspaces cannot start: {e}", reason="isolation", status_code=500) from None
+        self._use_entry_env(image)
+
+    def _use_entry_env(self, image: ImageEntry) -> None:
+        """Run the entry's own environment (local.requirements), and give a start that builds it the time to."""
+        if self._start_timeout is None:
+            self._start_timeout = self.start_timeout
+        self.start_timeout = self._start_timeout
+        try:
+            self.entry_env = entry_env(image, self.cmd[0], self.gpu_allocator.total > 0, self.workspaces_root)
+        except OSError as e:
+            raise WorkspaceSpawnFailed(
+                f"Cannot read the environment file of {image.display_name}: {e}", reason="environment", status_code=500
+            ) from None
+        if self.entry_env is not None:
+            env = self.entry_env[1]
+            self.cmd[0] = str(python_of(env))
+            if not is_built(env):
+                self.start_timeout += self.env_build_timeout
 
     async def form_context(self, profiles: list[Profile]) -> dict[str, Any]:
         allocator = self.gpu_allocator
@@ -283,6 +321,7 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
             self.apply_spec(self.user_options)
         # Refusals first: a refused start must leave nothing behind.
         isolation = self.workspaces_settings.settings.local.isolation_mode(os.geteuid())
+        self.progress_events = []
         if isolation == "single-user":
             self._refuse_a_second_user()
         self.account = await self._account() if isolation == "users" else None
@@ -313,13 +352,51 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
                         f"Cannot set the workspace's limits in {cgroups.path(folder.name)}: {e.strerror}",
                         reason="limits", status_code=500,
                     ) from None
-            return await self._start_server()
+            built = await self._build_entry_env()
+            address = await self._start_server()
+            if built:
+                self._fill_warm_pool()
+            return address
         except BaseException:
             self._release_gpus()
             self._remove_cgroup()
             if created and not any(folder.iterdir()):
                 folder.rmdir()
             raise
+
+    async def _build_entry_env(self) -> bool:
+        """Build the entry's environment if this is its first start; whether this start waited for a build."""
+        if self.entry_env is None:
+            return False
+        recipe, env = self.entry_env
+
+        def report(message: str) -> None:
+            self.progress_events.append({"progress": 10, "message": message})
+
+        try:
+            return await ensure_env(recipe, env, report)
+        except EnvBuildFailed as e:
+            self.log.warning("Start of %s failed: %s", self._log_name, e)
+            raise WorkspaceSpawnFailed(str(e), reason="environment", status_code=500) from None
+
+    def _fill_warm_pool(self) -> None:
+        """An entry's pool starts filling once its environment exists (the hub's start skipped it)."""
+        pool = self.warm_pool()
+        if pool is not None:
+            pool.fill()
+
+    async def progress(self) -> AsyncIterator[dict[str, Any]]:
+        """This start's events after JupyterHub's "Server requested": its environment's build, if any.
+
+        JupyterHub stops reading when the start ends; every reader gets every event.
+        """
+        seen = 0
+        while True:
+            events = self.progress_events
+            for event in events[seen:]:
+                yield event
+            seen = len(events)
+            await asyncio.sleep(0.2)
 
     async def _start_server(self) -> tuple[str, int]:
         """Warm when the image's pool has a process ready, else (or when that fails) cold."""
@@ -489,6 +566,8 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         if self.resolved_spec is not None:
             env["WORKSPACE_IMAGE"] = self.resolved_spec.image.id
             env["WORKSPACE_PROFILE"] = self.resolved_spec.profile.id
+            # where the kind's program is installed here (code-server: the project's node_modules/.bin)
+            env["PATH"] = self.resolved_spec.image.kind_info.local_path(env.get("PATH"))
         # The keep-alive's JupyterLab extension, from this package's own copy: an
         # editable install puts nothing in <prefix>/share/jupyter.
         env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(LAB_EXTENSIONS_ROOT), env.get("JUPYTER_PATH", "")) if p)

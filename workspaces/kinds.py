@@ -65,14 +65,14 @@ class Kind:
         return f"{self.display_name} needs {self.local_program!r}, which is not installed on this machine ({self.local_missing})"
 
     def public(self) -> dict[str, Any]:
-        """What the API and the dashboard show about the kind."""
+        """What the API and the dashboard show everyone about the kind (its environment, which an
+        admin may have put a value in that is not for users, only admins see)."""
         return {
             "name": self.name,
             "display_name": self.display_name,
             "url": self.url,
             "server_proxy": self.server_proxy,
             "activity": self.activity,
-            "env": dict(self.env),
         }
 
 

@@ -97,6 +97,7 @@ def image_json(image: ImageEntry, backend: str, admin: bool) -> dict[str, Any]:
         "description": image.description,
         "image": image.image,
         "kind": image.kind,
+        "kind_info": image.kind_info.public(),
         "gpu": image.gpu,
         "default": image.default,
         "deprecated": image.deprecated.message if image.deprecated else None,
@@ -110,6 +111,8 @@ def image_json(image: ImageEntry, backend: str, admin: bool) -> dict[str, Any]:
             hidden=image.hidden,
             pull_policy=image.pull_policy,
             local=image.local.model_dump(exclude_none=True) if image.local else None,
+            kind_options=image.kind_options.model_dump(exclude_none=True) if image.kind_options else None,
+            kind_env=image.kind_info.env,
             security=image.security.model_dump(),
         )
     return out

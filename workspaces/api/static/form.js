@@ -248,7 +248,7 @@ function imageCard(image, checked, offered) {
       "aria-describedby": `${id}-about` }),
     h("label", { for: id },
       h("span", { class: "card-title" }, kindIcon(image.kind), " ", image.display_name),
-      h("span", { class: "badges" }, h("span", { class: "badge" }, image.kind), image.gpu ? h("span", { class: "badge gpu" }, "GPU") : null)),
+      h("span", { class: "badges" }, h("span", { class: "badge", title: `opens ${image.kind_info.display_name} at ${image.kind_info.url}`, dataset: { kind: image.kind } }, image.kind_info.display_name), image.gpu ? h("span", { class: "badge gpu" }, "GPU") : null)),
     h("div", { id: `${id}-about`, class: "card-body" },
       image.description ? h("p", {}, image.description) : null,
       image.deprecated ? h("p", { class: "warning" }, `Deprecated: ${image.deprecated}`) : null,
