@@ -44,19 +44,25 @@ def _system_python() -> str:
     )
 
 
+def lend_hub_packages(venv: Path) -> None:
+    """Let the virtual environment ``venv`` (of the hub's Python version) see the hub's packages,
+    behind its own, and Jupyter's files (JupyterLab's assets, extensions, kernels) under its prefix."""
+    site = venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+    # addsitedir, not a bare path: the hub's own .pth files (an editable install) must run too
+    (site / "workspaces-hub.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
+    for shared in JUPYTER_FILES:
+        if (Path(sys.prefix) / shared).exists():
+            (venv / shared).parent.mkdir(parents=True, exist_ok=True)
+            (venv / shared).symlink_to(Path(sys.prefix) / shared)
+
+
 def _build(target: Path) -> None:
     base = _system_python()
     building = Path(tempfile.mkdtemp(prefix=f".{FOLDER}-", dir=target.parent))
     try:
         building.chmod(0o755)
         subprocess.run([base, "-m", "venv", "--without-pip", str(building)], check=True, capture_output=True)
-        site = building / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
-        # addsitedir, not a bare path: the hub's own .pth files (an editable install) must run too
-        (site / "workspaces-hub.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
-        for shared in JUPYTER_FILES:
-            if (Path(sys.prefix) / shared).exists():
-                (building / shared).parent.mkdir(parents=True, exist_ok=True)
-                (building / shared).symlink_to(Path(sys.prefix) / shared)
+        lend_hub_packages(building)
         try:
             building.rename(target)
         except OSError:

@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from packaging.requirements import InvalidRequirement, Requirement
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
 from .catalog_edits import apply_edits, read_edits
 from .config import LoadedConfig, Model, WarmPoolSettings, load_config, read_yaml
+from .custom_images import CustomImages
 from .errors import ConfigError, Issue, issues_from_pydantic
 from .kinds import Kind, KindName, KindOptions, resolve_kind
 from .naming import is_dns_label
@@ -83,14 +85,46 @@ def _capability(value: Any) -> Any:
     return value
 
 
+def _requirement(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    if value.lstrip().startswith("-"):
+        raise ValueError(
+            f"{value!r} is a pip option; requirements are package specifications such as 'numpy>=2,<3' "
+            "(an index goes in index_url)"
+        )
+    try:
+        Requirement(value)
+    except InvalidRequirement as e:
+        raise ValueError(f"{value!r} is not a pip requirement such as 'numpy>=2,<3': {str(e).splitlines()[0]}") from None
+    return value
+
+
+def _index_url(value: Any) -> Any:
+    if isinstance(value, str) and not value.startswith(("https://", "http://", "file://")):
+        raise ValueError(f"must be an https://, http:// or file:// URL of a package index, not {value!r}")
+    return value
+
+
+# Environment files of tools this project does not install: PyPI has neither micromamba
+# nor prefix.dev's pixi (its "pixi" is another program), so only pip's files can be built.
+_NOT_PIP_FILES = (".yml", ".yaml", ".toml", ".lock")
+
+
 Id = Annotated[str, BeforeValidator(_id)]
+PipRequirement = Annotated[str, BeforeValidator(_requirement)]
+IndexUrl = Annotated[str, BeforeValidator(_index_url)]
 Capability = Annotated[str, BeforeValidator(_capability)]
 Cpu = Annotated[float | None, BeforeValidator(_cpu)]
 Memory = Annotated[str | None, BeforeValidator(_memory)]
 
 
 class LocalRuntime(Model):
-    """How the local backend runs an image: a Python environment or a command."""
+    """How the local backend runs an image: a Python environment or a command.
+
+    With ``requirements`` (or a requirements file, ``environment``) the entry gets a
+    virtual environment of its own, built at its first start (:mod:`spawner.local_envs`).
+    """
 
     python: str | None = Field(
         None,
@@ -99,14 +133,44 @@ class LocalRuntime(Model):
     command: list[str] | None = Field(
         None, min_length=1, description="A command that starts a JupyterHub single-user server."
     )
+    requirements: list[PipRequirement] | None = Field(
+        None,
+        min_length=1,
+        description="Packages the entry's own virtual environment holds, as pip requirements, e.g. "
+        "['numpy>=2,<3']. Built at the entry's first start and shared by its workspaces; it sees the hub's "
+        "packages behind its own (JupyterLab comes from there), so it takes python: default.",
+    )
+    environment: str | None = Field(
+        None,
+        description="Instead of requirements: the absolute path of a pip requirements file "
+        "(requirements.txt) the environment is built from. Conda and pixi files are not supported.",
+    )
+    index_url: IndexUrl | None = Field(
+        None, description="pip's --index-url for the environment's packages; default: PyPI."
+    )
+    cpu_index_url: IndexUrl | None = Field(
+        None,
+        description="The index used instead on a machine without an NVIDIA GPU, e.g. "
+        "https://download.pytorch.org/whl/cpu for PyTorch's CPU build; default: index_url.",
+    )
     warm_pool: WarmPoolSettings | None = Field(
         None, description="This image's warm processes (python runtimes only); null: the hub's local.warm_pool."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _env_on_the_hubs_python(cls, data: Any) -> Any:
+        # `local: {requirements: [...]}` alone: the environment is built on the hub's Python
+        if isinstance(data, dict) and (data.get("requirements") or data.get("environment")):
+            if data.get("python") is None and data.get("command") is None:
+                return {**data, "python": "default"}
+        return data
 
     @model_validator(mode="after")
     def _one_way(self) -> LocalRuntime:
         if (self.python is None) == (self.command is None):
             raise ValueError("set exactly one of python or command")
+        self._check_environment()
         # The server starts in the workspace folder: a relative path would
         # point somewhere else there than where the admin meant.
         if self.python is not None and self.python != "default" and not os.path.isabs(os.path.expanduser(self.python)):
@@ -116,6 +180,38 @@ class LocalRuntime(Model):
             if "/" in program and not os.path.isabs(program):
                 raise ValueError(f"command[0] must be a program on PATH or an absolute path, not {self.command[0]!r}")
         return self
+
+    def _check_environment(self) -> None:
+        if self.requirements is not None and self.environment is not None:
+            raise ValueError("set requirements or environment, not both")
+        if not self.builds_env():
+            if self.index_url is not None or self.cpu_index_url is not None:
+                raise ValueError("index_url and cpu_index_url go with requirements or environment")
+            return
+        if self.python != "default":
+            # the environment lends the hub's JupyterLab and jupyterhub-singleuser: same Python only
+            raise ValueError(
+                "requirements and environment build on the hub's Python (python: default); "
+                "a command or a Python of your own brings its own packages"
+            )
+        if self.environment is not None:
+            if not os.path.isabs(os.path.expanduser(self.environment)):
+                raise ValueError(f"environment must be an absolute path, not {self.environment!r}")
+            if self.environment.endswith(_NOT_PIP_FILES):
+                raise ValueError(
+                    f"environment {self.environment!r}: only pip requirements files (requirements.txt) can be "
+                    "built; conda and pixi files are not supported (no conda or pixi tool is installed)"
+                )
+
+    def builds_env(self) -> bool:
+        """Whether the entry runs in a virtual environment of its own, built at its first start."""
+        return self.requirements is not None or self.environment is not None
+
+    def pip_index(self, nvidia_gpu: bool) -> str | None:
+        """Where pip finds the environment's packages on a machine with or without an NVIDIA GPU (None: PyPI)."""
+        if not nvidia_gpu and self.cpu_index_url is not None:
+            return self.cpu_index_url
+        return self.index_url
 
     def argv(self) -> list[str]:
         if self.command is not None:
@@ -199,6 +295,9 @@ class ImageEntry(Model):
         program = self.local.argv()[0]
         if shutil.which(program) is None:
             return f"its local runtime {program!r} is not an executable on this machine"
+        environment = self.local.environment
+        if environment is not None and not os.path.isfile(os.path.expanduser(environment)):
+            return f"its environment file {environment!r} is not a file on this machine"
         return self.kind_info.unavailable_locally()
 
 
@@ -351,6 +450,10 @@ class Profile(Model):
 
 class ImagesFile(Model):
     images: list[ImageEntry] = Field(min_length=1)
+    # beside the entries, since it too is the catalog admins' to change, live
+    custom_images: CustomImages = Field(
+        CustomImages(), description="Image references users may run that the catalog does not list."
+    )
 
 
 class ProfilesFile(Model):
@@ -416,6 +519,7 @@ class Catalog:
 
     images: tuple[ImageEntry, ...]
     profiles: tuple[Profile, ...]
+    custom_images: CustomImages = CustomImages()
 
     def image(self, image_id: str) -> ImageEntry | None:
         return next((i for i in self.images if i.id == image_id), None)
@@ -513,7 +617,8 @@ def load_catalog(config: LoadedConfig, edits: Path | None = None) -> Catalog:
         profiles = _validate_part(ProfilesFile, "profiles", read_yaml(path), str(path))
     else:
         profiles = _validate_part(ProfilesFile, "profiles", {"profiles": settings.profiles}, config_source)
-    return Catalog(tuple(images), tuple(profiles))
+    custom = CustomImages.model_validate(data.get("custom_images") or {})  # checked with the images above
+    return Catalog(tuple(images), tuple(profiles), custom)
 
 
 class CatalogStore:
