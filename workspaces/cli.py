@@ -362,6 +362,7 @@ def cmd_create(args: argparse.Namespace, client: Client) -> int:
         ws = client.create_workspace(
             args.name,
             image=args.image,
+            custom_image=args.custom_image,
             profile=args.profile,
             gpus=args.gpus,
             storage=args.storage,
@@ -705,6 +706,9 @@ def _add_api_commands(sub: Any) -> None:
     create = command(sub, "create", cmd_create, "create a workspace and start it")
     create.add_argument("name")
     create.add_argument("--image", help="a catalog image id (default: the catalog's default)")
+    create.add_argument(
+        "--custom-image", metavar="REFERENCE", help="an image reference instead, where the catalog's custom_images allow it"
+    )
     create.add_argument("--profile", help="a profile id (default: the default profile)")
     create.add_argument("--gpus", type=int, help="GPU count override")
     create.add_argument("--storage", help="storage size, e.g. 20Gi (Kubernetes backend)")

@@ -202,6 +202,7 @@ class Spec:
     storage: str | None = None
     namespace: str | None = None
     volumes: tuple[Volume, ...] = ()
+    custom_image: str | None = None  # a reference instead of image, where the catalog allows it
     pod_defaults: tuple[str, ...] = ()
 
     @classmethod
@@ -215,12 +216,13 @@ class Spec:
             namespace=_str_or_none(data.get("namespace")),
             volumes=tuple(Volume.from_json(v) for v in data.get("volumes") or () if isinstance(v, dict)),
             pod_defaults=tuple(str(p) for p in data.get("pod_defaults") or ()),
+            custom_image=_str_or_none(data.get("custom_image")),
         )
 
     def to_json(self) -> dict[str, Any]:
         """The spec as the API takes it: keys that are not set are left out."""
         out: dict[str, Any] = {}
-        for key in ("image", "profile", "gpus", "storage", "namespace"):
+        for key in ("image", "custom_image", "profile", "gpus", "storage", "namespace"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
@@ -782,6 +784,7 @@ class Client:
         pod_defaults: Iterable[str] | None = None,
         owner: str | None = None,
         spec: Spec | Mapping[str, Any] | None = None,
+        custom_image: str | None = None,
     ) -> Workspace:
         """Create the workspace ``name`` (of ``owner``, default: the caller) and start it.
 
@@ -795,6 +798,7 @@ class Client:
         merged = _spec_json(spec)
         for key, value in (
             ("image", image),
+            ("custom_image", custom_image),
             ("profile", profile),
             ("gpus", gpus),
             ("storage", storage),

@@ -17,9 +17,14 @@ from pydantic import AfterValidator, ConfigDict, Field, ValidationError, field_v
 
 from .catalog import Catalog, ImageEntry, Profile
 from .config import Model, StorageSettings
+from .custom_images import ImageRefError
 from .errors import Issue, IssuesError, issues_from_pydantic
 from .naming import is_dns_label, is_dns_subdomain
 from .quantity import memory_bytes
+
+
+# What a workspace on a custom image is labelled with where a catalog id would be.
+CUSTOM_IMAGE_ID = "custom"
 
 
 class SpecError(IssuesError):
@@ -67,6 +72,11 @@ class WorkspaceSpec(Model):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     image: str | None = Field(None, description="Catalog image id; default: the catalog's default.")
+    custom_image: str | None = Field(
+        None,
+        description="An image reference the catalog does not list, instead of image; "
+        "only where the catalog's custom_images.allow has a matching pattern (Kubernetes backend).",
+    )
     profile: str | None = Field(None, description="Profile id; default: the default profile.")
     gpus: int | None = Field(None, ge=0, description="GPU count override, up to the profile's max.")
     storage: str | None = Field(None, description="Storage size, within the admin's bounds.")
@@ -131,7 +141,10 @@ def resolve_spec(
 
     issues: list[Issue] = []
     offered_images = catalog.images_for(groups, backend)
-    image = _resolve_image(spec, catalog, groups, backend, offered_images, issues)
+    if spec.custom_image is not None:
+        image = _custom_image(spec, catalog, backend, issues)
+    else:
+        image = _resolve_image(spec, catalog, groups, backend, offered_images, issues)
     profile = _resolve_profile(spec, catalog, groups, issues)
 
     gpus = 0
@@ -139,7 +152,7 @@ def resolve_spec(
         gpus = profile.gpu.count if spec.gpus is None else spec.gpus
         if gpus > profile.gpu.max_count:
             issues.append(Issue("gpus", f"must be <= {profile.gpu.max_count} for profile {profile.id!r}"))
-        elif gpus and image is not None and not image.gpu:
+        elif gpus and image is not None and not image.gpu and spec.custom_image is None:
             gpu_images = [i.id for i in offered_images if i.gpu]
             issues.append(
                 Issue(
@@ -161,7 +174,7 @@ def resolve_spec(
 
     if issues or image is None or profile is None:
         raise SpecError(issues)
-    resolved = spec.model_copy(update={"image": image.id, "profile": profile.id})
+    resolved = spec.model_copy(update={"image": spec.image if spec.custom_image else image.id, "profile": profile.id})
     return ResolvedSpec(spec=resolved, image=image, profile=profile, gpus=gpus)
 
 
@@ -191,6 +204,22 @@ def _resolve_image(
         issues.append(Issue("image", f"image {spec.image!r} cannot run on the {backend} backend: {reason}; {allowed}"))
         return None
     return image
+
+
+def _custom_image(spec: WorkspaceSpec, catalog: Catalog, backend: str, issues: list[Issue]) -> ImageEntry | None:
+    """An entry-less image: the reference, with every default (kind jupyterlab, Pod Security "restricted")."""
+    if spec.image is not None:
+        issues.append(Issue("custom_image", "set image (a catalog id) or custom_image (a reference), not both"))
+        return None
+    try:
+        ref = catalog.custom_images.check(spec.custom_image or "")
+    except ImageRefError as e:
+        issues.append(Issue("custom_image", str(e)))
+        return None
+    if backend != "kubernetes":
+        issues.append(Issue("custom_image", f"the {backend} backend runs no containers; custom images need the kubernetes backend"))
+        return None
+    return ImageEntry(id=CUSTOM_IMAGE_ID, display_name=f"Custom image {ref}", image=str(ref))
 
 
 def _resolve_profile(

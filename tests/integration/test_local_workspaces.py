@@ -238,7 +238,7 @@ def test_renaming_a_stopped_workspace_moves_its_folder(hub):
         ({"profile": "big"}, "profile", "not available to you"),
         ({"image": "code-server"}, "image", "cannot run on the local backend"),
         ({"image": "lab", "gpus": "1"}, "gpus", "must be an integer"),
-        ({"image": "lab", "colour": "blue"}, "colour", "unknown key; allowed keys: image, profile"),
+        ({"image": "lab", "colour": "blue"}, "colour", "unknown key; allowed keys: image, custom_image, profile"),
         ({"image": "cuda", "profile": "gpu-1"}, "", "requested but this machine has 0"),
         ({"namespace": "team-a"}, "namespace", "not supported by the local backend"),
     ],

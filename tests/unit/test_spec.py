@@ -99,7 +99,7 @@ def test_wrong_types_are_refused(raw, expected):
 
 def test_unknown_keys_are_refused_with_the_allowed_keys():
     assert messages({"imagee": "lab"}) == [
-        "imagee: unknown key; allowed keys: image, profile, gpus, storage, namespace, volumes, pod_defaults"
+        "imagee: unknown key; allowed keys: image, custom_image, profile, gpus, storage, namespace, volumes, pod_defaults"
     ]
 
 
