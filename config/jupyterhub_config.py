@@ -25,6 +25,7 @@ from workspaces.errors import ConfigError
 from workspaces.hub_db import index_spawners_by_user
 from workspaces.launch import LaunchError, prepare, proxy_command
 from workspaces.lifetime import exit_without_collecting
+from workspaces.sharing import USER_SHARING_SCOPES, sharing_refusal
 
 c = get_config()  # noqa: F821 (provided by traitlets when JupyterHub loads this file)
 
@@ -253,10 +254,16 @@ c.JupyterHub.custom_scopes = {
         "choose the code that other users' workspaces run."
     }
 }
+# Sharing a workspace (JupyterHub's shares and share codes): users may share
+# their own workspaces where users are isolated from each other (see
+# workspaces.sharing for each scope and why). The workspaces API shares with
+# each caller's own token, so its own token gains nothing; without these scopes
+# the hub itself refuses a share, whoever asks.
+user_sharing_scopes = [] if sharing_refusal(settings, os.geteuid()) else list(USER_SHARING_SCOPES)
 c.JupyterHub.load_roles = [
     {"name": "workspaces-culler", "description": "Stop idle workspaces", "scopes": CULLER_SCOPES, "services": ["culler"]},
     {"name": "user", "description": "Standard user privileges, and the workspaces API",
-     "scopes": ["self", "access:services!service=workspaces"]},
+     "scopes": ["self", "access:services!service=workspaces", *user_sharing_scopes]},
     {"name": "workspaces-catalog-admins", "description": "Edit the image catalog through the workspaces API",
      "scopes": ["custom:workspaces:catalog", "access:services!service=workspaces"],
      "users": list(settings.auth.admin_users)},

@@ -41,6 +41,7 @@ ADMIN_SCOPES = [
     "tokens",
     "access:services",
     "custom:workspaces:catalog",
+    "shares",  # as the hub's own admin role: manage anyone's workspace shares
 ]
 
 

@@ -39,6 +39,7 @@ from ..quantity import memory_bytes
 from ..spec import SpecError, resolve_spec
 from . import dashboard
 from . import handlers as h
+from . import shares
 from .capacity import ProfileCapacity
 from .errors import ApiError, not_found
 from .metrics import ApiMetrics
@@ -56,6 +57,8 @@ ROUTES = [
     (r"workspaces/([^/]+)/([^/]+)/stop", h.StopHandler),
     (r"workspaces/([^/]+)/([^/]+)/keepalive", h.KeepaliveHandler),
     (r"workspaces/([^/]+)/([^/]+)/progress", h.ProgressHandler),
+    (r"workspaces/([^/]+)/([^/]+)/shares", shares.SharesHandler),
+    (r"shared", shares.SharedHandler),
     (r"images", h.ImagesHandler),
     (r"images/([^/]+)", h.ImageHandler),
     (r"images/([^/]+)/deprecate", h.DeprecateHandler),

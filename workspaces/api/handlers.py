@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,6 +17,7 @@ from ..budgets import user_budget
 from ..catalog import ImageEntry
 from ..culling import WorkspaceFacts, iso, kept_alive_until, stop_time, verdict
 from ..errors import Issue
+from ..sharing import sharing_refusal
 from .errors import ApiError, invalid, not_found
 from .hub import PAGINATION, HubAnswer, HubRefused, path
 from .model import STATES, clean_spec, image_json, profile_json, workspace
@@ -588,6 +590,8 @@ class InfoHandler(APIHandler):
                 "default_timeout": settings.culling.default_timeout,
             },
             "budget": budget,
+            # the dashboard offers Share where the hub shares, and says why not elsewhere
+            "sharing": {"refused": sharing_refusal(settings, os.geteuid())},
         })
 
 
