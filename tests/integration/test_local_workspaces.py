@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,16 +21,30 @@ from ..support.kernel import run_in_kernel
 pytestmark = pytest.mark.hub
 
 
+# An entry with an environment of its own (spawner.local_envs): a tiny pure-Python package, pinned,
+# that the tests' own environment lacks, so importing it shows which environment a kernel runs.
+ENV_ENTRY = {
+    "id": "lab-env",
+    "display_name": "Lab with inflection",
+    "image": "example.org/lab-env:1",
+    "local": {"requirements": ["inflection==0.5.1"], "warm_pool": {"size": 1}},
+}
+
+
 @pytest.fixture(scope="module")
 def warm_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
-    """A hub whose image 'lab' keeps one warm process (spawner.warm); the others start cold."""
+    """A hub whose image 'lab' keeps one warm process (spawner.warm); the others start cold.
+    'lab-env' (ENV_ENTRY) keeps one once its environment is built."""
     root = tmp_path_factory.mktemp("warm")
     catalog = yaml.safe_load((DATA / "catalog.yaml").read_text())
     for image in catalog["images"]:
         if image["id"] == "lab":
             image["local"]["warm_pool"] = {"size": 1}
+    catalog["images"].append(ENV_ENTRY)
     (root / "catalog.yaml").write_text(yaml.safe_dump(catalog))
-    h = Hub(root, catalog=root / "catalog.yaml").start()
+    # a start is answered at once (202), so its whole progress stream can be read
+    quick = 'c.JupyterHub.tornado_settings.update({"slow_spawn_timeout": 0})\n'
+    h = Hub(root, catalog=root / "catalog.yaml", extra_config=quick).start()
     try:
         yield h
     finally:
@@ -283,3 +299,58 @@ def test_spawn_form_shows_catalog_and_profiles_with_defaults_selected(hub):
     assert "Deprecated: Use Test Lab instead." in html
     assert "Unavailable on the local backend" in html  # code-server, shown with its reason
     assert "Team Lab" not in html and "Big (restricted)" not in html
+
+
+def start_and_follow(hub: Hub, user: str, name: str, spec: dict | None = None) -> list[str]:
+    """Start ``user``'s workspace through the hub's REST API; the messages of its progress stream until ready."""
+    r = hub.api("POST", f"/users/{user}/servers/{name}", token=hub.user_token(user), json=spec or {})
+    assert r.status_code == 202, r.text
+    messages = []
+    with hub.api("GET", f"/users/{user}/servers/{name}/progress", token=hub.user_token(user), stream=True) as events:
+        for line in events.iter_lines(decode_unicode=True):
+            if line.startswith("data:"):
+                event = json.loads(line[5:])
+                assert not event.get("failed"), event
+                messages.append(event.get("message"))
+                if event.get("ready"):
+                    return messages
+    raise AssertionError(f"the progress stream of {user}/{name} ended before ready: {messages}")
+
+
+@dataclass
+class EnvStart:
+    messages: list[str]
+    env: Path
+
+
+@pytest.fixture(scope="module")
+def env_workspace(warm_hub: Hub) -> Iterator[EnvStart]:
+    """gil's workspace of 'lab-env', started once: the entry's first start, which builds its environment."""
+    messages = start_and_follow(warm_hub, "gil", "env", {"image": "lab-env", "profile": "small"})
+    [env] = (warm_hub.data_dir / "envs").glob("lab-env-*")
+    yield EnvStart(messages, env)
+    warm_hub.api("DELETE", "/users/gil/servers/env")
+    warm_hub.wait_stopped("gil", "env")
+
+
+def test_an_entrys_first_start_builds_its_environment_in_the_progress_stream(env_workspace):
+    assert env_workspace.messages[:2] == ["Server requested", "Building the environment for Lab with inflection (first start only)"]
+    assert "Building the environment for Lab with inflection (first start only): installing inflection ..." in env_workspace.messages
+
+
+def test_an_entrys_kernels_import_what_its_environment_holds(warm_hub, env_workspace):
+    code = "import sys, inflection\nprint(inflection.__version__, sys.prefix)\n"
+    assert run_in_kernel(warm_hub, "gil", "env", code) == f"0.5.1 {env_workspace.env}\n"
+
+
+def test_a_later_start_reuses_the_environment_and_starts_warm_from_it(warm_hub, env_workspace):
+    """The hub's start skipped the entry's pool (nothing built yet); the build filled it."""
+    started_with = warm_hub.log().split("warm starts for ")[1].split("\n")[0]
+    assert started_with == "lab"
+    warm_hub.api("DELETE", "/users/gil/servers/env")
+    warm_hub.wait_stopped("gil", "env")
+    messages = start_and_follow(warm_hub, "gil", "env")
+    assert not [m for m in messages if "Building" in (m or "")]
+    assert "Started gil:env warm" in warm_hub.log()
+    [build] = (warm_hub.data_dir / "envs" / ".builds").iterdir()
+    assert env_workspace.env.resolve() == build
