@@ -22,6 +22,7 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
+from spawner import pod_security
 from workspaces.config import REPO_ROOT
 
 # The build context of every workspace image (images/README.md): it holds the shared lab config.
@@ -107,9 +108,14 @@ def test_it_builds_on_a_docker_stacks_base_pinned_by_date(parsed, name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_it_ends_as_uid_1000_numerically(parsed, name):
+def test_it_ends_as_the_user_workspace_pods_run_as_numerically(parsed, name):
     # numeric: the kubelet can only check runAsNonRoot (Pod Security `restricted`) against a number
-    assert of(parsed[name], "USER")[-1].value[0] == "1000"
+    assert of(parsed[name], "USER")[-1].value[0] == str(pod_security.USER) == "1000"
+
+
+def test_no_default_entry_needs_more_than_pod_security_restricted():
+    catalog = yaml.safe_load((CONTEXT / "catalog.yaml").read_text())["images"]
+    assert [e["id"] for e in catalog if e.get("security")] == []
 
 
 @pytest.mark.parametrize("name", NAMES)
