@@ -119,6 +119,13 @@ OPERATIONS = [
     Operation("POST", "/workspaces/{owner}/{name}/keepalive", f"{WS}/lc/keepalive",
                                                                                  (401, 401, 403, 200, 404, 404, 200, 200),
               lc="running"),
+    # sharing: only the owner and admins; a workspace shared with "other" (see prepared) stays not theirs to manage
+    Operation("GET", "/workspaces/{owner}/{name}/shares", f"{WS}/a1/shares",     (401, 401, 403, 200, 404, 404, 200, 200)),
+    Operation("POST", "/workspaces/{owner}/{name}/shares", f"{WS}/a1/shares",    (401, 401, 403, 201, 404, 404, 201, 201),
+              body={"user": CURATOR}),
+    Operation("DELETE", "/workspaces/{owner}/{name}/shares", f"{WS}/a1/shares",  (401, 401, 403, 204, 404, 404, 204, 204),
+              body={"all": True}),
+    Operation("GET", "/shared", "/shared",                                       (401, 401, 403, 200, 200, 200, 200, 200)),
     Operation("GET", "/images", "/images",                                       (401, 401, 403, 200, 200, 200, 200, 200)),
     Operation("POST", "/images", "/images",                                      (401, 401, 403, 403, 403, 201, 201, 201),
               body=NEW_IMAGE),
@@ -209,8 +216,9 @@ def remove_image(s: Setup, image_id: str) -> None:
     assert r.status_code in (204, 404), r.text
 
 
-def snapshot(s: Setup) -> dict[str, Any]:
-    """What a call could change: the owner's workspaces (state, spec, revision) and the whole catalog."""
+def snapshot(s: Setup, shares: bool = False) -> dict[str, Any]:
+    """What a call could change: the owner's workspaces (state, spec, revision) and the whole catalog;
+    with ``shares``, who a1 is shared with (asked only for the share rows: one more call each)."""
     hub = s.hub
     server_names = sorted(hub.api("GET", f"/users/{OWNER}", params={"include_stopped_servers": "1"}).json()["servers"])
     workspaces = hub.ws("GET", "/workspaces", params={"owner": OWNER}).json()["items"]
@@ -218,7 +226,11 @@ def snapshot(s: Setup) -> dict[str, Any]:
         "servers": server_names,
         "workspaces": {w["name"]: (w["state"], w["spec"], w["revision"], w["restart_pending"]) for w in workspaces},
         "images": hub.ws("GET", "/images").json()["items"],
-    }
+    } | ({"a1 shares": hub.ws("GET", f"/workspaces/{OWNER}/a1/shares").json()} if shares else {})
+
+
+def shared_first(row: Row) -> bool:
+    return row.template.endswith("/shares") and (row.method == "DELETE" or row.caller == "other")
 
 
 @pytest.fixture
@@ -230,8 +242,13 @@ def prepared(setup: Setup, request: pytest.FixtureRequest) -> Iterator[Setup]:
     if row.scratch:
         remove_image(setup, SCRATCH["id"])
         assert setup.hub.ws("POST", "/images", json=SCRATCH).status_code == 201
+    if shared_first(row):
+        # shared with "other" first: a share to revoke, or a user it is shared with who must not manage it
+        assert setup.hub.ws("POST", f"/workspaces/{OWNER}/a1/shares", json={"user": OTHER}).status_code == 201
     yield setup
     hub = setup.hub
+    if shared_first(row) or (row.template.endswith("/shares") and row.method == "POST" and not row.refused):
+        assert hub.ws("DELETE", f"/workspaces/{OWNER}/a1/shares", json={"all": True}).status_code == 204
     remove_image(setup, SCRATCH["id"])
     remove_image(setup, NEW_IMAGE["id"])
     if hub.server(OWNER, "new") is not None:
@@ -266,10 +283,11 @@ REFUSED = [r for r in MATRIX if r.refused]
 
 @pytest.mark.parametrize("prepared, row", [(r, r) for r in REFUSED], ids=[r.id for r in REFUSED], indirect=["prepared"])
 def test_a_refused_call_changes_nothing(prepared: Setup, row: Row) -> None:
-    before = snapshot(prepared)
+    shares = row.template.endswith("/shares")
+    before = snapshot(prepared, shares)
     r = call(prepared, row)
     assert r.status_code == row.expected, r.text
-    assert snapshot(prepared) == before
+    assert snapshot(prepared, shares) == before
 
 
 def test_the_matrix_covers_every_operation_of_the_document() -> None:
