@@ -158,7 +158,7 @@ async def _build(recipe: EnvRecipe, env: Path, say: Report) -> None:
     builds = env.parent / BUILDS
     for folder in (env.parent, builds):
         folder.mkdir(parents=True, exist_ok=True)
-        folder.chmod(0o755)  # the hub's umask is private; workspace accounts pass through to their environment
+        folder.chmod(0o711)  # as the data dir: workspace accounts pass through to their environment, without listing
     _remove_leftovers(builds, env)
     building = Path(tempfile.mkdtemp(prefix=f"{env.name}-", dir=builds))
     try:
