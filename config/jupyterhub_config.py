@@ -15,6 +15,7 @@ loaded last and may override what is set here.
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import workspaces
 
@@ -26,6 +27,9 @@ from workspaces.hub_db import index_spawners_by_user
 from workspaces.launch import LaunchError, prepare, proxy_command
 from workspaces.lifetime import exit_without_collecting
 from workspaces.sharing import USER_SHARING_SCOPES, sharing_refusal
+
+if TYPE_CHECKING:
+    from jupyterhub.handlers.base import BaseHandler
 
 c = get_config()  # noqa: F821 (provided by traitlets when JupyterHub loads this file)
 
@@ -242,6 +246,17 @@ api_service = {
     },
 }
 c.JupyterHub.services = [culler_service, api_service]
+
+
+def land_on_the_dashboard(handler: "BaseHandler") -> str:
+    """Where people go after logging in, and from / and /hub/: the dashboard, not the
+    hub's spawn form. JupyterHub reads an explicit ?next= target before asking this."""
+    service = handler.services.get(api_service["name"])
+    return service.href if service is not None else handler.hub.base_url + "home"
+
+
+c.JupyterHub.default_url = land_on_the_dashboard
+
 # the culler's lean list of ready servers (a pass over 2,000 takes a tenth of what /users does)
 c.JupyterHub.extra_handlers = [(READY_SERVERS_PATH, ReadyServersHandler)]
 

@@ -53,6 +53,9 @@ from .warm import WarmStartFailed
 
 # A Jupyter data folder with this package's JupyterLab extensions (labextensions/...).
 LAB_EXTENSIONS_ROOT = Path(workspaces.__file__).parent / "jupyter"
+# A Jupyter config folder whose labconfig/page_config.json turns off JupyterLab's
+# "Jupyter news" prompt (the images carry the same file, images/labconfig).
+LAB_CONFIG_ROOT = Path(workspaces.__file__).parent / "jupyter_config"
 
 # Folder names are escaped to [a-z0-9-]; cap them well below NAME_MAX (255).
 MAX_FOLDER_NAME = 200
@@ -571,6 +574,10 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         # The keep-alive's JupyterLab extension, from this package's own copy: an
         # editable install puts nothing in <prefix>/share/jupyter.
         env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(LAB_EXTENSIONS_ROOT), env.get("JUPYTER_PATH", "")) if p)
+        # in front of any JUPYTER_CONFIG_PATH of the hub's, which still applies after it
+        env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+            p for p in (str(LAB_CONFIG_ROOT), env.get("JUPYTER_CONFIG_PATH", "")) if p
+        )
         return env
 
     def user_env(self, env: dict[str, str]) -> dict[str, str]:

@@ -467,6 +467,58 @@ def test_the_hub_leads_to_the_dashboard(dash_hub: Hub, people):
     expect(kim.get_by_role("link", name="Open the Workspaces dashboard")).to_have_attribute("href", DASHBOARD)
 
 
+def test_a_fresh_login_lands_on_the_dashboard(dash_hub: Hub, browser: Browser):
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        log_in(page, dash_hub, "lia")
+        assert page.url == f"{dash_hub.url}{DASHBOARD}"
+        expect(page.get_by_role("heading", name="My workspaces")).to_be_visible()
+    finally:
+        context.close()
+
+
+def test_a_login_with_an_explicit_next_goes_there(dash_hub: Hub, browser: Browser):
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        log_in(page, dash_hub, "lia", next_url="/hub/token")
+        assert page.url == f"{dash_hub.url}/hub/token"
+    finally:
+        context.close()
+
+
+# -- image updates -------------------------------------------------------------------------------
+
+
+def test_a_workspace_on_a_deprecated_image_shows_the_update_and_switches_to_the_successor(
+    dash_hub: Hub, people, artifacts: Path
+):
+    old = {"id": "quick-2024", "display_name": "Quick 2024", "image": "example.org/quick:2024", "local": LOCAL_RUNTIME,
+           "deprecated": {"message": "Quick 2024 is going away.", "use": "quick"}}
+    assert dash_hub.ws("POST", "/images", json=old).status_code == 201
+    token = dash_hub.user_token("uma")
+    r = dash_hub.ws("POST", "/workspaces", token=token, json={"name": "old-one", "spec": {"image": "quick-2024"}})
+    assert r.status_code == 201, r.text
+    dash_hub.wait_ready("uma", "old-one")
+
+    uma = people("uma")
+    dashboard(uma, dash_hub)
+    expect(row(uma, "old-one").locator(".badge.update")).to_have_text("update available")
+    expect(row(uma, "old-one")).to_contain_text("Quick 2024 is going away.")
+    uma.screenshot(path=str(artifacts / "dashboard-update-available.png"), full_page=True)
+
+    row(uma, "old-one").get_by_role("link", name="Switch old-one to Quick Server").click()
+    expect(uma.locator("#image-quick")).to_be_checked()
+    expect(uma.locator("#ws-image-update")).to_contain_text("Quick Server replaces it")
+    uma.get_by_role("button", name="Save").click()
+    expect(row(uma, "old-one").locator(".badge.pending-restart")).to_be_visible()
+    expect(row(uma, "old-one").locator(".badge.update")).to_have_count(0)
+    assert dash_hub.ws("GET", "/workspaces/uma/old-one", token=token).json()["spec"]["image"] == "quick"
+    assert dash_hub.ws("DELETE", "/workspaces/uma/old-one", token=token).status_code in (202, 204)
+    assert dash_hub.ws("DELETE", "/images/quick-2024").status_code == 204
+
+
 # -- budgets -------------------------------------------------------------------------------------
 
 

@@ -6,6 +6,8 @@ test_api_authz.py, fuzzing in test_api_fuzz.py.
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import threading
 from datetime import datetime, timedelta, timezone
@@ -110,6 +112,14 @@ def test_create_starts_the_workspace_with_its_spec(hub, running):
     assert ws["spec"] == {"image": "lab", "profile": "small"}  # defaults filled in
     assert ws["url"] == "/user/uma/main/" and ws["gpus"] == 0 and ws["created"] and ws["started"]
     assert hub.server("uma", "main")["ready"]
+
+
+def test_jupyterlab_is_served_with_its_jupyter_news_prompt_turned_off(hub, running):
+    token, _ = running
+    page = hub.get("/user/uma/main/lab", token=token)
+    assert page.status_code == 200, page.text[-500:]
+    config = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page.text, re.S)
+    assert "@jupyterlab/apputils-extension:announcements" in json.loads(config[1])["disabledExtensions"]
 
 
 def test_a_running_workspace_says_when_the_culler_will_stop_it(hub, running):

@@ -62,8 +62,13 @@ export async function renderForm(main, { owner, name, query = new URLSearchParam
   });
   nameInput.addEventListener("input", () => fieldError(nameInput, nameInput.value ? nameProblem(nameInput.value, taken) : null));
 
+  // a deprecated image's successor is preselected on edit: saving switches to it (at the next start)
+  const update = current?.image_update && imageChoices.some((i) => i.id === current.image_update.use) ? current.image_update : null;
+  const chosenImage = update?.use ?? spec.image ?? defaultImage?.id;
   const imageSet = h("fieldset", { id: "ws-image", class: "cards" }, h("legend", {}, "Image"),
-    imageChoices.map((i) => imageCard(i, (spec.image ?? defaultImage?.id) === i.id, allowed(i, groups))),
+    update ? h("p", { class: "warning", id: "ws-image-update" },
+      `Update available: ${update.message} ${update.display_name} replaces it and is selected; save to switch at the next start.`) : null,
+    imageChoices.map((i) => imageCard(i, chosenImage === i.id, allowed(i, groups))),
     unknownChoice("image", spec.image, imageChoices));
   const gpuInput = h("input", { id: "ws-gpus", name: "gpus", type: "number", min: 0, step: 1, inputmode: "numeric" });
   const gpuField = h("div", { class: "field", hidden: true },
@@ -184,7 +189,9 @@ export async function renderForm(main, { owner, name, query = new URLSearchParam
     const out = {};
     const image = imageSet.querySelector("input:checked")?.value;
     const profile = profileSet.querySelector("input:checked")?.value;
-    if (image) out.image = image;
+    // a custom image (a reference the catalog allows) has no card: an edit keeps it
+    if (editing && current.spec.custom_image) out.custom_image = current.spec.custom_image;
+    else if (image) out.image = image;
     if (profile) out.profile = profile;
     const p = selectedProfile();
     if (!gpuField.hidden && gpuInput.value !== "" && Number(gpuInput.value) !== p?.gpus) out.gpus = Number(gpuInput.value);

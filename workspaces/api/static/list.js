@@ -119,6 +119,10 @@ export async function renderList(main, { all = false, signal }) {
     return [
       h("span", { class: `badge state-${w.state}` }, w.state),
       w.restart_pending ? h("span", { class: "badge pending-restart", title: "The changed spec applies at the next start" }, "restart pending") : null,
+      w.image_update ? h("p", { class: "update-available" }, h("span", { class: "badge update" }, "update available"),
+        ` ${w.image_update.message} `,
+        w.owner === info.caller.name ? h("a", { href: `#/edit/${enc(w.owner)}/${enc(w.name)}`, "aria-label": `Switch ${w.name} to ${w.image_update.display_name}` },
+          `Switch to ${w.image_update.display_name}`) : null) : null,
       w.state === "failed" && w.failure_reason ? h("p", { class: "reason" }, w.failure_reason) : null,
     ];
   }
