@@ -571,6 +571,9 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
             env["WORKSPACE_PROFILE"] = self.resolved_spec.profile.id
             # where the kind's program is installed here (code-server: the project's node_modules/.bin)
             env["PATH"] = self.resolved_spec.image.kind_info.local_path(env.get("PATH"))
+        if self.entry_env is not None:
+            # a terminal's python and pip are the entry's environment's, as its kernels' are
+            env["PATH"] = os.pathsep.join(p for p in (str(python_of(self.entry_env[1]).parent), env.get("PATH", "")) if p)
         # The keep-alive's JupyterLab extension, from this package's own copy: an
         # editable install puts nothing in <prefix>/share/jupyter.
         env["JUPYTER_PATH"] = os.pathsep.join(p for p in (str(LAB_EXTENSIONS_ROOT), env.get("JUPYTER_PATH", "")) if p)

@@ -29,6 +29,13 @@ ENV_ENTRY = {
     "image": "example.org/lab-env:1",
     "local": {"requirements": ["inflection==0.5.1"], "warm_pool": {"size": 1}},
 }
+# One whose build fails: its package is on no index (an empty one, so no network either).
+BROKEN_ENV_ENTRY = {
+    "id": "lab-env-broken",
+    "display_name": "Lab that cannot be built",
+    "image": "example.org/lab-env-broken:1",
+    "local": {"requirements": ["no-such-package-anywhere==1"], "index_url": "file:///nonexistent-index"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +47,7 @@ def warm_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
     for image in catalog["images"]:
         if image["id"] == "lab":
             image["local"]["warm_pool"] = {"size": 1}
-    catalog["images"].append(ENV_ENTRY)
+    catalog["images"] += [ENV_ENTRY, BROKEN_ENV_ENTRY]
     (root / "catalog.yaml").write_text(yaml.safe_dump(catalog))
     # a start is answered at once (202), so its whole progress stream can be read
     quick = 'c.JupyterHub.tornado_settings.update({"slow_spawn_timeout": 0})\n'
@@ -301,20 +308,25 @@ def test_spawn_form_shows_catalog_and_profiles_with_defaults_selected(hub):
     assert "Team Lab" not in html and "Big (restricted)" not in html
 
 
-def start_and_follow(hub: Hub, user: str, name: str, spec: dict | None = None) -> list[str]:
-    """Start ``user``'s workspace through the hub's REST API; the messages of its progress stream until ready."""
+def start_and_follow(hub: Hub, user: str, name: str, spec: dict | None = None) -> list[dict]:
+    """Start ``user``'s workspace through the hub's REST API; its progress events until ready or failed."""
     r = hub.api("POST", f"/users/{user}/servers/{name}", token=hub.user_token(user), json=spec or {})
     assert r.status_code == 202, r.text
-    messages = []
-    with hub.api("GET", f"/users/{user}/servers/{name}/progress", token=hub.user_token(user), stream=True) as events:
-        for line in events.iter_lines(decode_unicode=True):
+    events = []
+    with hub.api("GET", f"/users/{user}/servers/{name}/progress", token=hub.user_token(user), stream=True) as stream:
+        for line in stream.iter_lines(decode_unicode=True):
             if line.startswith("data:"):
-                event = json.loads(line[5:])
-                assert not event.get("failed"), event
-                messages.append(event.get("message"))
-                if event.get("ready"):
-                    return messages
-    raise AssertionError(f"the progress stream of {user}/{name} ended before ready: {messages}")
+                events.append(json.loads(line[5:]))
+                if events[-1].get("ready") or events[-1].get("failed"):
+                    return events
+    raise AssertionError(f"the progress stream of {user}/{name} ended before ready: {events}")
+
+
+def start_messages(hub: Hub, user: str, name: str, spec: dict | None = None) -> list[str]:
+    """The messages of a start that must succeed."""
+    events = start_and_follow(hub, user, name, spec)
+    assert events[-1].get("ready"), events
+    return [e.get("message") for e in events]
 
 
 @dataclass
@@ -326,7 +338,7 @@ class EnvStart:
 @pytest.fixture(scope="module")
 def env_workspace(warm_hub: Hub) -> Iterator[EnvStart]:
     """gil's workspace of 'lab-env', started once: the entry's first start, which builds its environment."""
-    messages = start_and_follow(warm_hub, "gil", "env", {"image": "lab-env", "profile": "small"})
+    messages = start_messages(warm_hub, "gil", "env", {"image": "lab-env", "profile": "small"})
     [env] = (warm_hub.data_dir / "envs").glob("lab-env-*")
     yield EnvStart(messages, env)
     warm_hub.api("DELETE", "/users/gil/servers/env")
@@ -338,9 +350,22 @@ def test_an_entrys_first_start_builds_its_environment_in_the_progress_stream(env
     assert "Building the environment for Lab with inflection (first start only): installing inflection ..." in env_workspace.messages
 
 
-def test_an_entrys_kernels_import_what_its_environment_holds(warm_hub, env_workspace):
-    code = "import sys, inflection\nprint(inflection.__version__, sys.prefix)\n"
-    assert run_in_kernel(warm_hub, "gil", "env", code) == f"0.5.1 {env_workspace.env}\n"
+def test_an_entrys_kernels_and_terminals_use_what_its_environment_holds(warm_hub, env_workspace):
+    code = "import os, sys, inflection\nprint(inflection.__version__, sys.prefix, os.environ['PATH'].split(':')[0])\n"
+    env = env_workspace.env
+    assert run_in_kernel(warm_hub, "gil", "env", code) == f"0.5.1 {env} {env / 'bin'}\n"
+
+
+def test_a_failed_build_fails_the_start_with_pips_error_and_leaves_nothing(warm_hub):
+    events = start_and_follow(warm_hub, "hal", "broken", {"image": "lab-env-broken", "profile": "small"})
+    assert events[-1]["failed"]
+    assert events[-1]["message"].endswith(
+        "Building the environment for Lab that cannot be built failed (python -m pip exited with status 1): "
+        "ERROR: Could not find a version that satisfies the requirement no-such-package-anywhere==1 (from versions: none) "
+        "ERROR: No matching distribution found for no-such-package-anywhere==1"
+    )
+    assert not list((warm_hub.data_dir / "envs").glob("lab-env-broken-*"))
+    assert not list((warm_hub.data_dir / "envs" / ".builds").glob("lab-env-broken-*"))
 
 
 def test_a_later_start_reuses_the_environment_and_starts_warm_from_it(warm_hub, env_workspace):
@@ -349,7 +374,7 @@ def test_a_later_start_reuses_the_environment_and_starts_warm_from_it(warm_hub, 
     assert started_with == "lab"
     warm_hub.api("DELETE", "/users/gil/servers/env")
     warm_hub.wait_stopped("gil", "env")
-    messages = start_and_follow(warm_hub, "gil", "env")
+    messages = start_messages(warm_hub, "gil", "env")
     assert not [m for m in messages if "Building" in (m or "")]
     assert "Started gil:env warm" in warm_hub.log()
     [build] = (warm_hub.data_dir / "envs" / ".builds").iterdir()
