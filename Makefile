@@ -34,9 +34,10 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 # code-server (the vscode kind on the local backend) builds native modules at install, as root
-# only with unsafe-perm, and its ripgrep would come from GitHub: it takes Debian's instead.
+# only with unsafe-perm, runs node-gyp through npx (yes: fetch it from npm), and its ripgrep would
+# come from GitHub: it takes Debian's instead.
 node_modules/.bin/configurable-http-proxy $(LAYER): package.json | code-server-deps
-	TMPDIR=$(abspath $(RG_TMP)) npm_config_unsafe_perm=true npm install --no-audit --no-fund --loglevel=error
+	TMPDIR=$(abspath $(RG_TMP)) npm_config_unsafe_perm=true npm_config_yes=true npm install --no-audit --no-fund --loglevel=error
 	touch node_modules/.bin/configurable-http-proxy $(LAYER)
 
 # Debian's headers for code-server's native modules (Kerberos, X keyboard maps, secrets) and ripgrep;
@@ -99,7 +100,7 @@ bench: install
 
 # The workspace images (images/README.md), tagged with the project's version as the catalog names
 # them: make images REGISTRY=registry.example.org/team PUSH=1 [ENGINE=podman]
-REGISTRY ?= ghcr.io/example-org
+REGISTRY ?= ghcr.io/example
 ENGINE   ?= docker
 PUSH     ?=
 IMAGES   := $(filter-out hub,$(notdir $(patsubst %/Dockerfile,%,$(wildcard images/*/Dockerfile))))
