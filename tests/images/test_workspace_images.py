@@ -12,7 +12,8 @@ import re
 import subprocess
 import sys
 import tomllib
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -21,6 +22,7 @@ import dockerfile
 import pytest
 import yaml
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from spawner import pod_security
 from workspaces.config import REPO_ROOT
@@ -53,7 +55,7 @@ def of(commands: list[dockerfile.Command], cmd: str) -> list[dockerfile.Command]
 def requirements(name: str) -> dict[str, Requirement]:
     lines = (CONTEXT / name / "requirements.txt").read_text().splitlines()
     reqs = [Requirement(line) for line in lines if line.strip() and not line.lstrip().startswith("#")]
-    return {r.name: r for r in reqs}
+    return {canonicalize_name(r.name): r for r in reqs}
 
 
 def mounts(command: dockerfile.Command) -> list[dict[str, str]]:
@@ -69,19 +71,19 @@ class Resolution:
     installs: dict[str, str]  # name -> version, from pip's report
 
 
-def resolve(requirements_file: Path, report: Path, python: str = PYTHON) -> Resolution:
+def resolve(requirements_file: Path, report: Path) -> Resolution:
     """What pip would install into an image with this Python, from PyPI alone (nothing installed counts)."""
     # only PyPI: a local wheel folder in the environment must not satisfy a pin PyPI cannot
     env = {k: v for k, v in os.environ.items() if k != "PIP_FIND_LINKS"}
     run = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--only-binary=:all:",
-         "--python-version", python, "--platform", PLATFORM, "--quiet", "--report", str(report),
+         "--python-version", PYTHON, "--platform", PLATFORM, "--quiet", "--report", str(report),
          "--requirement", str(requirements_file)],
         capture_output=True, text=True, env=env, timeout=180,
     )
     installs = {}
     if run.returncode == 0:
-        installs = {i["metadata"]["name"].lower().replace("_", "-"): i["metadata"]["version"]
+        installs = {canonicalize_name(i["metadata"]["name"]): i["metadata"]["version"]
                     for i in json.loads(report.read_text())["install"]}
     return Resolution(run.returncode, run.stderr, installs)
 
@@ -220,21 +222,37 @@ def compatible_groups(pins_by_image: dict[str, dict[str, Requirement]]) -> list[
     return [members for members, _ in groups]
 
 
-def test_every_images_requirements_resolve_on_pypi_for_its_python(tmp_path):
-    # pip waits on the network, one request at a time: groups in parallel, each group once
-    groups = compatible_groups({name: requirements(name) for name in NAMES})
-    files = []
-    for i, members in enumerate(groups):
+# pyzmq 25.1.0 came out before Python 3.13 and has no wheel for it; the images install wheels only
+UNINSTALLABLE = "pyzmq==25.1.0"
+
+
+@pytest.fixture(scope="module")
+def resolutions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[Resolution]]]:
+    """pip's resolutions, started together: each group of images once, and one of a pin that cannot install.
+
+    pip waits on the network one request at a time, so they run side by side.
+    """
+    root = tmp_path_factory.mktemp("resolutions")
+    files = {}
+    for members in compatible_groups({name: requirements(name) for name in NAMES}):
         pins = {n: r for name in members for n, r in requirements(name).items()}
-        files.append(tmp_path / f"group-{i}.txt")
-        files[-1].write_text("\n".join(map(str, pins.values())) + "\n")
-    with ThreadPoolExecutor(len(groups)) as pool:
-        results = list(pool.map(lambda f: resolve(f, f.with_suffix(".json")), files))
-    for members, result in zip(groups, results, strict=True):
-        assert result.returncode == 0, f"{', '.join(members)}: {result.stderr}"
-        for name in members:
+        files[", ".join(members)] = root / f"{members[0]}.txt"
+        files[", ".join(members)].write_text("\n".join(map(str, pins.values())) + "\n")
+    files[UNINSTALLABLE] = root / "uninstallable.txt"
+    files[UNINSTALLABLE].write_text(UNINSTALLABLE + "\n")
+    with ThreadPoolExecutor(len(files)) as pool:
+        yield {key: pool.submit(resolve, f, f.with_suffix(".json")) for key, f in files.items()}
+
+
+def test_every_images_requirements_resolve_on_pypi_for_its_python(resolutions):
+    for members, future in resolutions.items():
+        if members == UNINSTALLABLE:
+            continue
+        result = future.result()
+        assert result.returncode == 0, f"{members}: {result.stderr}"
+        for name in members.split(", "):
             for req in requirements(name).values():
-                assert result.installs[req.name] == next(iter(req.specifier)).version, f"{name}: {req}"
+                assert result.installs[canonicalize_name(req.name)] == next(iter(req.specifier)).version, f"{name}: {req}"
 
 
 def test_images_that_pin_a_package_differently_resolve_apart():
@@ -242,9 +260,7 @@ def test_images_that_pin_a_package_differently_resolve_apart():
     assert compatible_groups(pins) == [["a", "c"], ["b"]]
 
 
-def test_a_pin_that_cannot_install_fails_the_resolution(tmp_path):
-    # pyzmq 25.1.0 came out before Python 3.13 and has no wheel for it; the images install wheels only
-    (tmp_path / "requirements.txt").write_text("pyzmq==25.1.0\n")
-    result = resolve(tmp_path / "requirements.txt", tmp_path / "report.json")
+def test_a_pin_that_cannot_install_fails_the_resolution(resolutions):
+    result = resolutions[UNINSTALLABLE].result()
     assert result.returncode != 0
-    assert "No matching distribution found for pyzmq==25.1.0" in result.stderr, result.stderr
+    assert f"No matching distribution found for {UNINSTALLABLE}" in result.stderr, result.stderr
