@@ -252,7 +252,8 @@ def land_on_the_dashboard(handler: "BaseHandler") -> str:
     """Where people go after logging in, and from / and /hub/: the dashboard, not the
     hub's spawn form. JupyterHub reads an explicit ?next= target before asking this."""
     service = handler.services.get(api_service["name"])
-    return service.href if service is not None else handler.hub.base_url + "home"
+    # host: the service's own origin under hub.subdomain_host, port included (href drops it)
+    return service.host + service.prefix if service is not None else handler.hub.base_url + "home"
 
 
 c.JupyterHub.default_url = land_on_the_dashboard

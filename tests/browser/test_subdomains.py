@@ -32,8 +32,7 @@ def origins_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OriginsHub
 def test_a_user_opens_the_dashboard_creates_a_workspace_and_lands_in_jupyterlab_on_their_own_host(
     origins_hub: OriginsHub, page: Page, artifacts
 ):
-    log_in(page, origins_hub, "sam", at=origins_hub.public_url)
-    page.get_by_role("link", name="Workspaces").first.click()  # the hub's link to its dashboard
+    log_in(page, origins_hub, "sam", at=origins_hub.public_url)  # the hub sends them to the dashboard's host
     page.wait_for_url(f"{origins_hub.dashboard_url}**")
     expect(page.get_by_role("link", name="Hub home")).to_have_attribute("href", f"{origins_hub.public_url}/hub/home")
 
