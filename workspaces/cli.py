@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from .catalog import load_catalog
-from .config import load_config
+from .config import _duration, load_config
 from .errors import ConfigError
 from .launch import HUB_CONFIG, Launch, LaunchError, check_ports_free, prepare, proxy_command
 
@@ -497,6 +497,73 @@ def cmd_delete(args: argparse.Namespace, client: Client) -> int:
     return 0
 
 
+# -- sharing --
+
+
+def _workspace_ref(args: argparse.Namespace, client: Client) -> tuple[str, str]:
+    """OWNER/NAME, or NAME for one's own workspace."""
+    owner, slash, name = args.workspace.rpartition("/")
+    if slash and not (owner and name):
+        raise CommandError(f"name the workspace as OWNER/NAME or NAME, not {args.workspace!r}")
+    return owner or client.whoami(), name
+
+
+def cmd_share(args: argparse.Namespace, client: Client) -> int:
+    owner, name = _workspace_ref(args, client)
+    if args.code:
+        try:
+            expires = int(_duration(args.expires))
+        except ValueError as e:
+            raise CommandError(f"--expires {e}") from None
+        code = client.share_code(owner, name, expires_in=expires)
+        if args.json:
+            _print_json({**code.raw, "accept_url": code.accept_url})
+        else:
+            print(f"Anyone logged in who opens this link until {_when(code.expires)} gets access to {owner}/{name}:")
+            print(code.accept_url)
+        return 0
+    share = client.share(owner, name, user=args.user, group=args.group)
+    if args.json:
+        _print_json({"kind": share.kind, "name": share.name})
+    else:
+        print(f"Shared {owner}/{name} with {share.kind} {share.name}")
+    return 0
+
+
+def cmd_unshare(args: argparse.Namespace, client: Client) -> int:
+    owner, name = _workspace_ref(args, client)
+    client.unshare(owner, name, user=args.user, group=args.group, code=args.code, all=args.all)
+    whom = f"user {args.user}" if args.user else f"group {args.group}" if args.group else f"code {args.code}" if args.code else "everyone"
+    print(f"Revoked {whom}'s access to {owner}/{name}")
+    return 0
+
+
+def cmd_shares(args: argparse.Namespace, client: Client) -> int:
+    owner, name = _workspace_ref(args, client)
+    shares = client.shares(owner, name)
+    if args.json:
+        _print_json({"shares": [{"kind": s.kind, "name": s.name} for s in shares.shares], "codes": [c.raw for c in shares.codes]})
+        return 0
+    rows = [[s.kind, s.name, ""] for s in shares.shares] + [["code", c.id, f"expires {_when(c.expires)}, used {c.uses}x"] for c in shares.codes]
+    if not rows:
+        print(f"{owner}/{name} is shared with nobody.", file=sys.stderr)
+        return 0
+    _table(["KIND", "WHO", "NOTE"], rows)
+    return 0
+
+
+def cmd_shared(args: argparse.Namespace, client: Client) -> int:
+    items = client.shared_with_me()
+    if args.json:
+        _print_json([{"owner": i.owner, "name": i.name, "url": client.workspace_url(i.url), "ready": i.ready} for i in items])
+        return 0
+    if not items:
+        print("Nobody has shared a workspace with you.", file=sys.stderr)
+        return 0
+    _table(["WORKSPACE", "STATE", "URL"], [[f"{i.owner}/{i.name}", "running" if i.ready else "stopped", client.workspace_url(i.url)] for i in items])
+    return 0
+
+
 # -- images, profiles, namespaces --
 
 _IMAGE_OUTPUT_ONLY = ("available", "unavailable_reason")
@@ -732,6 +799,25 @@ def _add_api_commands(sub: Any) -> None:
     one_workspace("keepalive", cmd_keepalive, "keep a running workspace running: it stops one idle timeout from now")
     delete = one_workspace("delete", cmd_delete, "delete a workspace and its storage")
     delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+    share = command(sub, "share", cmd_share, "give a user or a group access to a workspace, or make a share link")
+    share.add_argument("workspace", metavar="OWNER/NAME", help="the workspace (NAME alone: yours)")
+    whom = share.add_mutually_exclusive_group(required=True)
+    whom.add_argument("--user", help="a user's name")
+    whom.add_argument("--group", help="a group's name")
+    whom.add_argument("--code", action="store_true", help="a link that gives access to who opens it")
+    share.add_argument("--expires", default="1d", help="how long a --code link works: 3600, 30m, 1h, 7d (default 1d)")
+    unshare = command(sub, "unshare", cmd_unshare, "revoke access to a workspace")
+    unshare.add_argument("workspace", metavar="OWNER/NAME", help="the workspace (NAME alone: yours)")
+    whom = unshare.add_mutually_exclusive_group(required=True)
+    whom.add_argument("--user", help="a user's name")
+    whom.add_argument("--group", help="a group's name")
+    whom.add_argument("--code", metavar="ID", help="a share code's id (sc_..., from `workspaces shares`)")
+    whom.add_argument("--all", action="store_true", help="every user, group and code")
+    command(sub, "shares", cmd_shares, "who else has access to a workspace").add_argument(
+        "workspace", metavar="OWNER/NAME", help="the workspace (NAME alone: yours)"
+    )
+    command(sub, "shared", cmd_shared, "workspaces others shared with you")
 
     images = sub.add_parser("images", help="the image catalog")
     images_sub = images.add_subparsers(dest="images_command", required=True, metavar="COMMAND")

@@ -48,6 +48,10 @@ __all__ = [
     "ProgressEvent",
     "Resources",
     "SERVICE_HOST_PREFIX",
+    "Share",
+    "ShareCode",
+    "SharedWorkspace",
+    "Shares",
     "Spec",
     "StartFailed",
     "Volume",
@@ -460,6 +464,61 @@ class NamespaceList:
     backend: str
     items: list[Namespace]
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class Share:
+    """Access to a workspace granted to a user or a group (``kind``)."""
+
+    kind: str
+    name: str
+    created: datetime | None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Share:
+        return cls(str(data.get("kind", "")), str(data.get("name", "")), _datetime(data.get("created")))
+
+
+@dataclass(frozen=True)
+class ShareCode:
+    """A share code of a workspace; ``code`` and ``accept_url`` only in the answer that made it."""
+
+    id: str
+    expires: datetime | None
+    uses: int
+    code: str | None = None
+    accept_url: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ShareCode:
+        return cls(
+            id=str(data.get("id", "")),
+            expires=_datetime(data.get("expires")),
+            uses=_int(data.get("uses")),
+            code=_str_or_none(data.get("code")),
+            accept_url=_str_or_none(data.get("full_accept_url") or data.get("accept_url")),
+            raw=dict(data),
+        )
+
+
+@dataclass(frozen=True)
+class Shares:
+    """Who else has access to a workspace: users and groups, and its share codes."""
+
+    shares: list[Share]
+    codes: list[ShareCode]
+
+
+@dataclass(frozen=True)
+class SharedWorkspace:
+    """A workspace another user shared with the caller; ``via``: the shares that grant it."""
+
+    owner: str
+    name: str
+    url: str
+    ready: bool
+    via: list[Share]
 
 
 # -- server-sent events -------------------------------------------------------
@@ -967,6 +1026,53 @@ class Client:
     def remove_image(self, id: str) -> None:
         """Remove image ``id`` (admin); workspaces that use it keep their spec."""
         self._json("DELETE", "/images" + _path(id))
+
+    # -- sharing --
+
+    def shares(self, owner: str, name: str) -> Shares:
+        """Who else has access to ``owner/name`` (its owner and admins may ask)."""
+        body = self._body("GET", "/workspaces" + _path(owner, name, "shares"))
+        return Shares(
+            [Share.from_json(s) for s in body.get("shares") or () if isinstance(s, dict)],
+            [ShareCode.from_json(c) for c in body.get("codes") or () if isinstance(c, dict)],
+        )
+
+    def share(self, owner: str, name: str, *, user: str | None = None, group: str | None = None) -> Share:
+        """Give one ``user`` or one ``group`` access to ``owner/name``."""
+        if (user is None) == (group is None):
+            raise ValueError("share with exactly one of user or group")
+        body = {"user": user} if user is not None else {"group": group}
+        return Share.from_json(self._body("POST", "/workspaces" + _path(owner, name, "shares"), json_body=body))
+
+    def share_code(self, owner: str, name: str, expires_in: int = 86400) -> ShareCode:
+        """A new share code of ``owner/name``, working for ``expires_in`` seconds; ``accept_url`` is absolute."""
+        path = "/workspaces" + _path(owner, name, "shares")
+        code = ShareCode.from_json(self._body("POST", path, json_body={"code": {"expires_in": expires_in}}))
+        if code.accept_url and not re.match(r"^https?://", code.accept_url):
+            code = ShareCode(code.id, code.expires, code.uses, code.code, self.url + code.accept_url, code.raw)
+        return code
+
+    def unshare(
+        self, owner: str, name: str, *, user: str | None = None, group: str | None = None, code: str | None = None,
+        all: bool = False,
+    ) -> None:
+        """Revoke one user's, one group's or one code's (by id) access to ``owner/name``, or ``all``."""
+        named = {k: v for k, v in (("user", user), ("group", group), ("code", code), ("all", all or None)) if v is not None}
+        if len(named) != 1:
+            raise ValueError("unshare exactly one of user, group, code, or all")
+        self._json("DELETE", "/workspaces" + _path(owner, name, "shares"), json_body=named)
+
+    def shared_with_me(self) -> list[SharedWorkspace]:
+        """Workspaces other users shared with the caller (directly or through a group)."""
+        items = self._body("GET", "/shared").get("items") or ()
+        return [
+            SharedWorkspace(
+                str(i.get("owner", "")), str(i.get("name", "")), str(i.get("url", "")), bool(i.get("ready")),
+                [Share.from_json(v) for v in i.get("via") or () if isinstance(v, dict)],
+            )
+            for i in items
+            if isinstance(i, dict)
+        ]
 
     # -- profiles and namespaces --
 

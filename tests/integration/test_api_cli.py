@@ -23,6 +23,7 @@ from ..support.hub import WORKSPACES, Hub
 pytestmark = pytest.mark.hub
 
 USER = "api-cli-user"
+SHAREE = "api-cli-sharee"
 
 
 def clean_env(home: Path) -> dict[str, str]:
@@ -115,6 +116,40 @@ def test_stop_stops_the_workspace(hub, env, created):
     assert result.stdout.strip() in (f"Stopped {USER}/cli-one", f"Stopping {USER}/cli-one (stopping)")
     hub.wait_stopped(USER, "cli-one")
     assert hub.server(USER, "cli-one") is not None  # stopped, not deleted
+
+
+def test_share_with_a_user_lists_them_and_unshare_revokes_it(hub, env, created):
+    hub.user_token(SHAREE)
+    result = run(env, "share", "cli-one", "--user", SHAREE)
+    assert (result.returncode, result.stdout) == (0, f"Shared {USER}/cli-one with user {SHAREE}\n"), result.stderr
+    listed = run(env, "shares", f"{USER}/cli-one")
+    assert listed.stdout.splitlines()[1].split()[:2] == ["user", SHAREE]
+    result = run(env, "unshare", f"{USER}/cli-one", "--user", SHAREE)
+    assert (result.returncode, result.stdout) == (0, f"Revoked user {SHAREE}'s access to {USER}/cli-one\n")
+    assert hub.ws("GET", f"/workspaces/{USER}/cli-one/shares").json()["shares"] == []
+
+
+def test_share_code_prints_its_link_once_and_unshare_revokes_it_by_id(hub, env, created):
+    result = run(env, "share", "cli-one", "--code", "--expires", "1h")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1].startswith(f"{hub.url}/hub/accept-share?code=")
+    [code] = json.loads(run(env, "shares", "cli-one", "--json").stdout)["codes"]
+    assert "code" not in code  # the code itself is shown once, when made
+    assert run(env, "unshare", "cli-one", "--code", code["id"]).returncode == 0
+    assert hub.ws("GET", f"/workspaces/{USER}/cli-one/shares").json()["codes"] == []
+
+
+@pytest.mark.parametrize(
+    "args, error",
+    [
+        (["--user", "nobody-of-that-name"], "user: no user named 'nobody-of-that-name' on this hub"),
+        (["--code", "--expires", "soon"], "--expires must be a duration such as 600, 90s, 30m, 2h or 1d, not 'soon'"),
+    ],
+)
+def test_a_share_that_cannot_be_made_is_a_one_line_error(env, created, args, error):
+    result = run(env, "share", "cli-one", *args)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and error in result.stderr, result.stderr
 
 
 def test_delete_without_yes_and_without_a_terminal_refuses(hub, env, created):

@@ -247,3 +247,43 @@ def test_the_progress_of_a_running_workspace_is_one_ready_event(client, one):
     [event] = list(client.progress(USER, "one"))
     assert event.ready and event.progress == 100
     assert event.url == f"/user/{USER}/one/"
+
+
+def test_a_share_with_a_user_is_listed_seen_by_them_and_revoked(hub, client, one):
+    other_token = hub.user_token(OTHER)
+    share = client.share(USER, "one", user=OTHER)
+    assert (share.kind, share.name) == ("user", OTHER)
+    assert [(s.kind, s.name) for s in client.shares(USER, "one").shares] == [("user", OTHER)]
+    with Client(hub.url, other_token) as other:
+        [shared] = other.shared_with_me()
+        assert (shared.owner, shared.name, shared.ready) == (USER, "one", True)
+        assert [(v.kind, v.name) for v in shared.via] == [("user", OTHER)]
+        client.unshare(USER, "one", user=OTHER)
+        assert other.shared_with_me() == []
+    assert client.shares(USER, "one").shares == []
+
+
+def test_a_share_code_is_given_once_with_an_absolute_link_then_listed_by_id_only(hub, client, one):
+    code = client.share_code(USER, "one", expires_in=3600)
+    try:
+        assert code.code and code.accept_url == f"{hub.url}/hub/accept-share?code={code.code}"
+        [listed] = client.shares(USER, "one").codes
+        assert listed.id == code.id and listed.code is None and listed.accept_url is None
+        assert listed.expires == code.expires
+    finally:
+        client.unshare(USER, "one", code=code.id)
+    assert client.shares(USER, "one").codes == []
+
+
+def test_sharing_with_an_unknown_user_raises_an_api_error_naming_the_field(client, one):
+    with pytest.raises(APIError) as e:
+        client.share(USER, "one", user="nobody-of-that-name")
+    assert e.value.status == 400 and [f.path for f in e.value.fields] == ["user"]
+    assert "no user named 'nobody-of-that-name'" in str(e.value)
+
+
+def test_a_share_code_expiring_in_under_a_minute_is_refused_with_the_bounds(client, one):
+    with pytest.raises(APIError) as e:
+        client.share_code(USER, "one", expires_in=10)
+    assert e.value.status == 400 and [f.path for f in e.value.fields] == ["code.expires_in"]
+    assert "from 60 (a minute) to 31536000 (a year)" in str(e.value)
