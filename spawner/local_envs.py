@@ -72,7 +72,10 @@ class EnvRecipe:
         return f"{self.entry_id}-{hashlib.sha256(json.dumps(made_of).encode()).hexdigest()[:12]}"
 
     def pip_args(self) -> list[str]:
-        args = ["--index-url", self.index_url] if self.index_url else []
+        # wheels only: a source package runs its build code, here as the hub's account
+        args = ["--only-binary", ":all:"]
+        if self.index_url:
+            args += ["--index-url", self.index_url]
         if self.requirements_file:
             args += ["-r", self.requirements_file]
         return args + list(self.requirements)
@@ -166,7 +169,9 @@ async def _build(recipe: EnvRecipe, env: Path, say: Report) -> None:
         say(recipe.announce())
         await _run([recipe.python, "-m", "venv", "--without-pip", str(building)], recipe, say=None)
         lend_hub_packages(building)
-        if recipe.pip_args():
+        if recipe.requirements or recipe.requirements_file:
+            if recipe.requirements_file:
+                check_hubs_own(Path(recipe.requirements_file), recipe)
             await _run(
                 [str(python_of(building)), "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
                  "--progress-bar", "off", *recipe.pip_args()],
@@ -230,6 +235,21 @@ def _pip_progress(recipe: EnvRecipe, line: str, say: Report) -> None:
         if line.startswith(prefix):
             say(f"{recipe.announce()}: {word} {line[len(prefix):]} ...")
             return
+
+
+def check_hubs_own(path: Path, recipe: EnvRecipe) -> None:
+    """A requirements file is pip's input as the hub's account (its options too, --no-binary
+    among them): only the hub's account, or root, may have written it."""
+    try:
+        info = path.stat()
+    except OSError as e:
+        raise EnvBuildFailed(f"Building the environment for {recipe.display_name} failed: {e}") from None
+    if info.st_uid not in (0, os.geteuid()) or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise EnvBuildFailed(
+            f"Building the environment for {recipe.display_name} failed: its requirements file {path} must be "
+            f"the hub's own (owned by the hub's account or root, writable by no one else), not "
+            f"{stat.filemode(info.st_mode)} of uid {info.st_uid}"
+        )
 
 
 def close_to_others(root: Path) -> None:

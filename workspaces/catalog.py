@@ -94,9 +94,15 @@ def _requirement(value: Any) -> Any:
             "(an index goes in index_url)"
         )
     try:
-        Requirement(value)
+        requirement = Requirement(value)
     except InvalidRequirement as e:
         raise ValueError(f"{value!r} is not a pip requirement such as 'numpy>=2,<3': {str(e).splitlines()[0]}") from None
+    if requirement.url:
+        # pip builds a direct reference from source whatever --only-binary says: code run as the hub's account
+        raise ValueError(
+            f"{value!r} is a direct reference ({requirement.name} @ URL), which pip would build from source as the "
+            "hub's account; name a package with a wheel on an index (index_url) instead"
+        )
     return value
 
 

@@ -30,8 +30,8 @@ def test_pytorch_gets_the_cpu_build_without_an_nvidia_gpu_and_pypis_cuda_build_w
     torch = default_entry("jupyter-pytorch-cuda")
     without = recipe_for(torch, "/usr/bin/python3", nvidia_gpu=False)
     with_gpu = recipe_for(torch, "/usr/bin/python3", nvidia_gpu=True)
-    assert without.pip_args() == ["--index-url", CPU_INDEX, "torch>=2.5,<3"]
-    assert with_gpu.pip_args() == ["torch>=2.5,<3"]
+    assert without.pip_args() == ["--only-binary", ":all:", "--index-url", CPU_INDEX, "torch>=2.5,<3"]
+    assert with_gpu.pip_args() == ["--only-binary", ":all:", "torch>=2.5,<3"]
     assert without.key() != with_gpu.key()  # two builds, never one reused for the other
 
 
@@ -66,6 +66,7 @@ def test_an_environment_is_named_for_what_makes_it(tmp_path):
     [
         ({"requirements": ["--index-url=https://x"]}, "'--index-url=https://x' is a pip option; requirements are package specifications"),
         ({"requirements": ["numpy>>2"]}, "'numpy>>2' is not a pip requirement such as 'numpy>=2,<3': Expected"),
+        ({"requirements": ["evil @ https://example.org/evil-1.0.tar.gz"]}, "is a direct reference (evil @ URL), which pip would build from source"),
         ({"requirements": []}, "images[0].local.requirements: "),
         ({"requirements": ["a"], "environment": "/srv/requirements.txt"}, "set requirements or environment, not both"),
         ({"environment": "/srv/environment.yml"}, "only pip requirements files (requirements.txt) can be built; conda and pixi files are not supported"),
