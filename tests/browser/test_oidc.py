@@ -47,9 +47,9 @@ def log_in_at_the_provider(page: Page, hub: Hub, account: str) -> None:
     page.get_by_role("button", name="Continue").click()  # consent to the hub's scopes
 
 
-def test_alice_logs_in_through_the_provider_and_lands_on_the_hub_as_alice(oidc_hub: Hub, page: Page, artifacts):
+def test_alice_logs_in_through_the_provider_and_lands_on_the_dashboard_as_alice(oidc_hub: Hub, page: Page, artifacts):
     log_in_at_the_provider(page, oidc_hub, "alice")
-    page.wait_for_url(f"{oidc_hub.url}/hub/**")
+    page.wait_for_url(f"{oidc_hub.url}/services/workspaces/")
     page.screenshot(path=str(artifacts / "oidc-logged-in.png"))
     me = page.request.get(f"{oidc_hub.url}/hub/api/user").json()
     assert (me["name"], me["admin"]) == ("alice", False)
