@@ -356,6 +356,8 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
                         reason="limits", status_code=500,
                     ) from None
             built = await self._build_entry_env()
+            # JupyterHub's own event, which this spawner's progress() replaces
+            self.progress_events.append({"progress": 50, "message": "Spawning server..."})
             address = await self._start_server()
             if built:
                 self._fill_warm_pool()
