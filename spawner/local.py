@@ -23,6 +23,7 @@ import os
 import resource
 import shutil
 import stat
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -378,11 +379,15 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
         def report(message: str) -> None:
             self.progress_events.append({"progress": 10, "message": message})
 
+        began = time.monotonic()
         try:
-            return await ensure_env(recipe, env, report)
+            built = await ensure_env(recipe, env, report)
         except EnvBuildFailed as e:
             self.log.warning("Start of %s failed: %s", self._log_name, e)
             raise WorkspaceSpawnFailed(str(e), reason="environment", status_code=500) from None
+        if built:
+            self.log.info("Environment %s of %s ready after %.1f s", env, self._log_name, time.monotonic() - began)
+        return built
 
     def _fill_warm_pool(self) -> None:
         """An entry's pool starts filling once its environment exists (the hub's start skipped it)."""
