@@ -147,6 +147,8 @@ async def ensure_env(recipe: EnvRecipe, env: Path, report: Report) -> bool:
         build = _builds[env] = _Build()
         build.task = asyncio.ensure_future(_build(recipe, env, build.say))
         build.task.add_done_callback(lambda _: _builds.pop(env, None))
+        # a failure every waiting start has given up on (timed out) is still the outcome: no "never retrieved"
+        build.task.add_done_callback(lambda task: task.cancelled() or task.exception())
     else:
         report(f"{recipe.announce()}: another start is building it")
     build.listeners.append(report)
