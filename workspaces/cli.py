@@ -566,7 +566,7 @@ def cmd_shared(args: argparse.Namespace, client: Client) -> int:
 
 # -- images, profiles, namespaces --
 
-_IMAGE_OUTPUT_ONLY = ("available", "unavailable_reason")
+_IMAGE_OUTPUT_ONLY = ("available", "unavailable_reason", "successor")
 
 
 def _image_entry(args: argparse.Namespace, base: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -586,6 +586,9 @@ def _image_entry(args: argparse.Namespace, base: dict[str, Any] | None = None) -
         entry = {k: v for k, v in (base or {}).items() if k not in _IMAGE_OUTPUT_ONLY}
         if entry.get("deprecated") is None:
             entry.pop("deprecated", None)
+        elif (base or {}).get("successor"):
+            # the output's message and successor are the catalog's deprecated: {message, use}
+            entry["deprecated"] = {"message": entry["deprecated"], "use": (base or {})["successor"]}
     for key, value in (
         ("id", args.id),
         ("display_name", args.display_name),
@@ -646,6 +649,7 @@ def cmd_images_show(args: argparse.Namespace, client: Client) -> int:
         ("Default", "yes" if image.default else "no"),
         ("Available", "yes" if image.available else f"no: {image.unavailable_reason or 'unavailable'}"),
         ("Deprecated", image.deprecated or "-"),
+        ("Replaced by", image.successor or "-"),
     ]
     if image.groups is not None:
         rows.append(("Groups", ", ".join(image.groups) or "(everyone)"))
@@ -674,7 +678,7 @@ def cmd_images_update(args: argparse.Namespace, client: Client) -> int:
 
 
 def cmd_images_deprecate(args: argparse.Namespace, client: Client) -> int:
-    _print_image(client.deprecate_image(args.image_id, args.message), args, "Deprecated")
+    _print_image(client.deprecate_image(args.image_id, args.message, use=args.use), args, "Deprecated")
     return 0
 
 
@@ -841,6 +845,7 @@ def _add_api_commands(sub: Any) -> None:
     deprecate = command(images_sub, "deprecate", cmd_images_deprecate, "deprecate an image (admin)")
     deprecate.add_argument("image_id", metavar="ID")
     deprecate.add_argument("--message", "-m", required=True, help="what users see, e.g. 'Use lab-2025 instead.'")
+    deprecate.add_argument("--use", metavar="ID", help="the image that replaces it: workspaces are offered the switch")
     command(images_sub, "remove", cmd_images_remove, "remove an image from the catalog (admin)").add_argument(
         "image_id", metavar="ID"
     )

@@ -377,6 +377,7 @@ class Image:
     hidden: bool | None = None
     pull_policy: str | None = None
     local: dict[str, Any] | None = None
+    successor: str | None = None  # the id of the image that replaces a deprecated one
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
@@ -392,6 +393,7 @@ class Image:
             gpu=bool(data.get("gpu", False)),
             default=bool(data.get("default", False)),
             deprecated=_str_or_none(data.get("deprecated")),
+            successor=_str_or_none(data.get("successor")),
             available=bool(data.get("available", True)),
             unavailable_reason=_str_or_none(data.get("unavailable_reason")),
             groups=[str(g) for g in groups] if isinstance(groups, list) else None,
@@ -1019,9 +1021,10 @@ class Client:
         body = {"id": id, **dict(entry)}
         return Image.from_json(self._body("PUT", "/images" + _path(id), json_body=body))
 
-    def deprecate_image(self, id: str, message: str) -> Image:
-        """Deprecate image ``id`` with a message shown to users (admin)."""
-        return Image.from_json(self._body("POST", "/images" + _path(id, "deprecate"), json_body={"message": message}))
+    def deprecate_image(self, id: str, message: str, use: str | None = None) -> Image:
+        """Deprecate image ``id`` with a message shown to users (admin); ``use``: the id of its successor."""
+        body = {"message": message} if use is None else {"message": message, "use": use}
+        return Image.from_json(self._body("POST", "/images" + _path(id, "deprecate"), json_body=body))
 
     def remove_image(self, id: str) -> None:
         """Remove image ``id`` (admin); workspaces that use it keep their spec."""

@@ -316,6 +316,19 @@ def test_an_admin_adds_updates_deprecates_and_removes_an_image(hub):
     assert hub.ws("GET", "/images/extra", token=user).status_code == 404
 
 
+def test_a_deprecation_names_its_successor_and_keeps_it_through_a_new_message(hub):
+    assert hub.ws("POST", "/images", json=IMAGE).status_code == 201
+    try:
+        r = hub.ws("POST", "/images/extra/deprecate", json={"message": "Use lab.", "use": "lab"})
+        assert (r.status_code, r.json()["deprecated"], r.json()["successor"]) == (200, "Use lab.", "lab")
+        r = hub.ws("POST", "/images/extra/deprecate", json={"message": "Really, use lab."})
+        assert (r.json()["deprecated"], r.json()["successor"]) == ("Really, use lab.", "lab")
+        r = hub.ws("POST", "/images/extra/deprecate", json={"message": "Use itself.", "use": "extra"})
+        assert r.status_code == 400 and "names the entry itself" in r.json()["error"]["message"]
+    finally:
+        assert hub.ws("DELETE", "/images/extra").status_code == 204
+
+
 def test_an_image_edit_takes_effect_in_the_hub_without_a_restart(hub):
     assert hub.ws("POST", "/images", json=IMAGE).status_code == 201
     try:

@@ -544,11 +544,14 @@ class ImageHandler(CatalogHandler):
 class DeprecateHandler(CatalogHandler):
     def post(self, image_id: str) -> None:
         self.require_catalog_admin()
-        body = self.json_body(("message",), required=("message",))
+        body = self.json_body(("message", "use"), required=("message",))
         if not isinstance(body["message"], str) or not body["message"].strip():
             raise invalid("bad message", Issue("message", "must be a non-empty string"))
         image = self.visible(image_id)
-        entry = {**image.model_dump(exclude_defaults=True, mode="json"), "deprecated": body["message"].strip()}
+        # a new message keeps the successor named before, unless the request names another
+        use = body.get("use", image.deprecated.use if image.deprecated else None)
+        deprecation = {"message": body["message"].strip(), **({"use": use} if use is not None else {})}
+        entry = {**image.model_dump(exclude_defaults=True, mode="json"), "deprecated": deprecation}
         updated = self.service.edit_images(self, "update", image_id, entry)
         self.send(image_json(updated, self.settings_.backend, True))
 

@@ -8,7 +8,8 @@ import { kindIcon } from "./list.js";
 const KINDS = ["jupyterlab", "vscode", "rstudio"];
 const PULL = ["IfNotPresent", "Always", "Never"];
 // what the API sends that is not part of a catalog entry
-const DERIVED = ["available", "unavailable_reason"];
+// "successor" is the output's half of deprecated: {message, use}, put back together on save
+const DERIVED = ["available", "unavailable_reason", "successor"];
 
 export async function renderCatalog(main, { signal }) {
   const info = await getInfo();
@@ -158,7 +159,7 @@ export async function renderCatalog(main, { signal }) {
         kind: data.get("kind"),
         pull_policy: data.get("pull_policy"),
         groups: data.get("groups").split(",").map((g) => g.trim()).filter(Boolean),
-        deprecated: data.get("deprecated").trim() || null,
+        deprecated: deprecation(data.get("deprecated").trim(), image?.successor),
         gpu: data.has("gpu"),
         default: data.has("default"),
         hidden: data.has("hidden"),
@@ -195,6 +196,11 @@ export async function renderCatalog(main, { signal }) {
 }
 
 // an entry as PUT wants it: without what the API derives
+function deprecation(message, successor) {
+  if (!message) return null;
+  return successor ? { message, use: successor } : message;
+}
+
 function entry(image) {
   return Object.fromEntries(Object.entries(image).filter(([k]) => !DERIVED.includes(k)));
 }
