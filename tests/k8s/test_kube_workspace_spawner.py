@@ -13,7 +13,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from spawner.kubernetes import object_name, workspace_labels
+from spawner.kubernetes import LABEL_PREFIX, object_name, workspace_labels
 from workspaces.naming import is_dns_label
 
 from .kube import GPU_PROFILE, SCHEMA_VERSIONS, manifests, write_config
@@ -129,3 +129,20 @@ def test_the_server_in_the_pod_loads_the_keepalive_extension_where_the_image_has
     args = next(c for c in pod["spec"]["containers"] if c["name"] == "notebook")["args"]
     assert '--ServerApp.jpserver_extensions={"workspaces.keepalive_server": True}' in args
     assert "--WorkspacesKeepalive.warn_before=600" in args
+
+
+def test_a_custom_image_runs_its_reference_with_an_entrys_defaults(tmp_path):
+    config = write_config(tmp_path)
+    catalog_file = tmp_path / yaml.safe_load(config.read_text())["catalog"]
+    catalog = yaml.safe_load(catalog_file.read_text())
+    catalog["custom_images"] = {"allow": ["registry.example.org/team/*"]}
+    catalog_file.write_text(yaml.safe_dump(catalog))
+    pod, _ = manifests(config, {"custom_image": "registry.example.org/team/lab:1"})
+    [container] = [c for c in pod["spec"]["containers"] if c["name"] == "notebook"]
+    assert (container["image"], container["imagePullPolicy"]) == ("registry.example.org/team/lab:1", "IfNotPresent")
+    # the security of a catalog entry that asks for nothing beyond "restricted"
+    lab, _ = manifests(config, {"image": "lab"})
+    [lab_container] = [c for c in lab["spec"]["containers"] if c["name"] == "notebook"]
+    assert container["securityContext"] == lab_container["securityContext"]
+    assert pod["spec"]["securityContext"] == lab["spec"]["securityContext"]
+    assert pod["metadata"]["labels"][f"{LABEL_PREFIX}/image"] == "custom"
