@@ -152,6 +152,7 @@ def test_a_create_with_another_spec_under_a_used_name_is_a_conflict(hub, running
         ({"name": "x", "spec": {"image": "nope"}}, "invalid_spec", "spec.image"),
         ({"name": "x", "spec": {"gpus": "2"}}, "invalid_spec", "spec.gpus"),
         ({"name": "x", "spec": {"image": "team-lab"}}, "invalid_spec", "spec.image"),
+        ({"name": "x", "spec": {"custom_image": "registry.example.org/team/x"}}, "invalid_spec", "spec.custom_image"),
         ({"name": "x", "sepc": {}}, "invalid_request", "sepc"),
         ({"name": "../x"}, "invalid_request", "name"),
         ({}, "invalid_request", "name"),
