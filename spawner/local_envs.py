@@ -40,7 +40,7 @@ from pathlib import Path
 
 from workspaces.catalog import ImageEntry
 
-from .users_env import lend_hub_packages
+from .users_env import LenderPython, lend_packages
 
 ENVS = "envs"
 BUILDS = ".builds"
@@ -170,7 +170,8 @@ async def _build(recipe: EnvRecipe, env: Path, say: Report) -> None:
         building.chmod(0o755)
         say(recipe.announce())
         await _run([recipe.python, "-m", "venv", "--without-pip", str(building)], recipe, say=None)
-        lend_hub_packages(building)
+        # the packages of the Python it is made from: the hub's, the users' Python, or local.python
+        lend_packages(building, LenderPython.from_output(await _run([recipe.python, "-c", LenderPython.QUERY], recipe, say=None)))
         if recipe.requirements or recipe.requirements_file:
             if recipe.requirements_file:
                 check_hubs_own(Path(recipe.requirements_file), recipe)
@@ -201,16 +202,19 @@ def _remove_leftovers(builds: Path, env: Path) -> None:
             shutil.rmtree(folder, ignore_errors=True)
 
 
-async def _run(argv: list[str], recipe: EnvRecipe, say: Report | None) -> None:
+async def _run(argv: list[str], recipe: EnvRecipe, say: Report | None) -> str:
+    """Run ``argv``; its output (stdout and stderr), each line to ``say``. Raises EnvBuildFailed."""
     process = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         env={k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")},
     )
     tail: deque[str] = deque(maxlen=4 * ERROR_LINES)
+    output: list[str] = []
     try:
         assert process.stdout is not None
         async for raw in process.stdout:
-            line = raw.decode(errors="replace").strip()
+            output.append(raw.decode(errors="replace"))
+            line = output[-1].strip()
             if line:
                 tail.append(line)
                 if say is not None:
@@ -228,6 +232,7 @@ async def _run(argv: list[str], recipe: EnvRecipe, say: Report | None) -> None:
             f"Building the environment for {recipe.display_name} failed ({os.path.basename(argv[0])} "
             f"{' '.join(argv[1:3])} exited with status {status}): " + " ".join(errors[-ERROR_LINES:])
         )
+    return "".join(output)
 
 
 def _pip_progress(recipe: EnvRecipe, line: str, say: Report) -> None:

@@ -12,12 +12,14 @@ version that sees the hub's packages and Jupyter's files.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from .accounts import blocked_for_others
@@ -47,13 +49,39 @@ def _system_python() -> str:
 def lend_hub_packages(venv: Path) -> None:
     """Let the virtual environment ``venv`` (of the hub's Python version) see the hub's packages,
     behind its own, and Jupyter's files (JupyterLab's assets, extensions, kernels) under its prefix."""
-    site = venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
-    # addsitedir, not a bare path: the hub's own .pth files (an editable install) must run too
-    (site / "workspaces-hub.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
+    lend_packages(venv, LenderPython.this())
+
+
+@dataclass(frozen=True)
+class LenderPython:
+    """A Python environment whose packages and Jupyter files a virtual environment borrows."""
+
+    purelib: str  # its site-packages
+    prefix: str  # its sys.prefix, where Jupyter's files are
+    version: str  # "python3.11": the folder under lib/ of a virtual environment made from it
+
+    # what a Python prints of itself, for from_output()
+    QUERY = "import json, sys, sysconfig; print(json.dumps([sysconfig.get_paths()['purelib'], sys.prefix, " \
+            "f'python{sys.version_info[0]}.{sys.version_info[1]}']))"
+
+    @classmethod
+    def this(cls) -> LenderPython:
+        return cls(sysconfig.get_paths()["purelib"], sys.prefix, f"python{sys.version_info.major}.{sys.version_info.minor}")
+
+    @classmethod
+    def from_output(cls, output: str) -> LenderPython:
+        return cls(*json.loads(output))
+
+
+def lend_packages(venv: Path, lender: LenderPython) -> None:
+    """Let ``venv``, made from ``lender``'s interpreter, see its packages behind its own, and its Jupyter files."""
+    site = venv / "lib" / lender.version / "site-packages"
+    # addsitedir, not a bare path: the lender's own .pth files (an editable install) must run too
+    (site / "workspaces-hub.pth").write_text(f"import site; site.addsitedir({lender.purelib!r})\n")
     for shared in JUPYTER_FILES:
-        if (Path(sys.prefix) / shared).exists():
+        if (Path(lender.prefix) / shared).exists():
             (venv / shared).parent.mkdir(parents=True, exist_ok=True)
-            (venv / shared).symlink_to(Path(sys.prefix) / shared)
+            (venv / shared).symlink_to(Path(lender.prefix) / shared)
 
 
 def _build(target: Path) -> None:
