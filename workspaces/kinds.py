@@ -116,8 +116,11 @@ KINDS: dict[str, Kind] = {
 }
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# set by the hub or the backend for every server: an entry must not replace them
-_RESERVED_ENV = re.compile(r"^(JUPYTERHUB_.*|PATH|HOME|USER|LOGNAME|SHELL|JPY_API_TOKEN|CUDA_VISIBLE_DEVICES)$")
+# set by the hub or the backend for every server: an entry must not replace them (the server's
+# credentials and URLs, its account, its GPUs); how often it reports activity to the hub is a setting
+_RESERVED_ENV = re.compile(
+    r"^((?!JUPYTERHUB_ACTIVITY_INTERVAL$)JUPYTERHUB_.*|PATH|HOME|USER|LOGNAME|SHELL|JPY_API_TOKEN|CUDA_VISIBLE_DEVICES)$"
+)
 
 
 class KindOptions(Model):

@@ -25,6 +25,8 @@ VSCODE_ENTRY = {
     "description": "code-server behind the workspace's own server.",
     "image": "example.org/code-server:1",
     "kind": "vscode",
+    # the server tells the hub its last activity every second (JupyterHub's default: 5 minutes)
+    "kind_options": {"env": {"JUPYTERHUB_ACTIVITY_INTERVAL": "1"}},
     "local": {"python": "default"},
 }
 

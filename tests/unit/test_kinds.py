@@ -66,6 +66,10 @@ def test_environment_the_hub_sets_cannot_be_overridden():
     )
 
 
+def test_an_entry_may_set_how_often_its_server_reports_activity_to_the_hub():
+    assert entry(kind_options={"env": {"JUPYTERHUB_ACTIVITY_INTERVAL": "60"}}).kind_info.env == {"JUPYTERHUB_ACTIVITY_INTERVAL": "60"}
+
+
 def test_unknown_kind_options_are_listed():
     [line] = issues(kind_options={"port": 8080})
     assert "images[0].kind_options.port" in line and "url" in line and "env" in line
