@@ -105,7 +105,7 @@ export async function renderList(main, { all = false, signal }) {
     return h("tr", { dataset: { workspace: `${w.owner}/${w.name}`, state: w.state } },
       all ? h("td", { "data-label": "Owner" }, w.owner) : null,
       h("th", { scope: "row", "data-label": "Name" }, w.name),
-      h("td", { "data-label": "Image" }, kindIcon(image?.kind), " ", image?.display_name ?? w.spec.image ?? "—",
+      h("td", { "data-label": "Image" }, kindIcon(image?.kind), " ", image?.display_name ?? w.spec.image ?? w.spec.custom_image ?? "—",
         image ? h("span", { class: "muted small" }, ` ${image.kind}`) : null),
       h("td", { "data-label": "Profile" }, profile?.display_name ?? w.spec.profile ?? "—"),
       h("td", { "data-label": "GPUs" }, String(w.gpus)),
