@@ -188,8 +188,10 @@ async def _build(recipe: EnvRecipe, env: Path, say: Report) -> None:
         except OSError:
             link.unlink(missing_ok=True)
             raise
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(building, ignore_errors=True)
+        if isinstance(e, OSError):  # the data dir, the Python: one line for the start, not a traceback
+            raise EnvBuildFailed(f"Building the environment for {recipe.display_name} failed: {e}") from None
         raise
     say(f"{recipe.announce()}: done")
 
@@ -246,17 +248,16 @@ def _pip_progress(recipe: EnvRecipe, line: str, say: Report) -> None:
 
 def check_hubs_own(path: Path, recipe: EnvRecipe) -> None:
     """A requirements file is pip's input as the hub's account (its options too, --no-binary
-    among them): only the hub's account, or root, may have written it."""
-    try:
-        info = path.stat()
-    except OSError as e:
-        raise EnvBuildFailed(f"Building the environment for {recipe.display_name} failed: {e}") from None
-    if info.st_uid not in (0, os.geteuid()) or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise EnvBuildFailed(
-            f"Building the environment for {recipe.display_name} failed: its requirements file {path} must be "
-            f"the hub's own (owned by the hub's account or root, writable by no one else), not "
-            f"{stat.filemode(info.st_mode)} of uid {info.st_uid}"
-        )
+    among them): only the hub's account, or root, may have written it, or be able to swap it
+    (its folder). Raises OSError when it cannot be read."""
+    for what, checked in (("requirements file", path), ("requirements file's folder", path.parent)):
+        info = checked.stat()
+        if info.st_uid not in (0, os.geteuid()) or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise EnvBuildFailed(
+                f"Building the environment for {recipe.display_name} failed: its {what} {checked} must be "
+                f"the hub's own (owned by the hub's account or root, writable by no one else), not "
+                f"{stat.filemode(info.st_mode)} of uid {info.st_uid}"
+            )
 
 
 def close_to_others(root: Path) -> None:

@@ -138,3 +138,16 @@ def test_a_requirements_file_a_workspace_account_could_write_is_not_installed(tm
     with pytest.raises(EnvBuildFailed, match="must be the hub's own"):
         build_entry({"environment": str(requirements)}, tmp_path)
     assert not (tmp_path / "ran").exists()
+
+
+def test_a_requirements_file_in_a_folder_a_workspace_account_owns_is_not_installed(tmp_path, source_package, attacker):
+    """The hub's own file, but the account could swap it between the check and pip's read."""
+    _, sdist = source_package
+    folder = tmp_path / "team"
+    folder.mkdir()
+    os.chown(folder, attacker.uid, attacker.gid)
+    requirements = folder / "requirements.txt"
+    requirements.write_text(f"evil @ {sdist.as_uri()}\n")
+    with pytest.raises(EnvBuildFailed, match="requirements file's folder .* must be the hub's own"):
+        build_entry({"environment": str(requirements)}, tmp_path)
+    assert not (tmp_path / "ran").exists()
