@@ -9,7 +9,8 @@ const KINDS = ["jupyterlab", "vscode", "rstudio"];
 const PULL = ["IfNotPresent", "Always", "Never"];
 // what the API sends that is not part of a catalog entry
 // "successor" is the output's half of deprecated: {message, use}, put back together on save
-const DERIVED = ["available", "unavailable_reason", "successor"];
+// (kind_info and kind_env: the kind's defaults, read from workspaces/kinds.py)
+const DERIVED = ["available", "unavailable_reason", "successor", "kind_info", "kind_env"];
 
 export async function renderCatalog(main, { signal }) {
   const info = await getInfo();
