@@ -8,6 +8,8 @@ test-artifacts/.
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +19,7 @@ import yaml
 from playwright.sync_api import Browser, Page, expect
 
 from ..support.browser import log_in
-from ..support.hub import DATA, Hub
+from ..support.hub import DATA, Hub, wait_for
 from ..support.stub_server import LOCAL_RUNTIME
 from ..support.users_python import users_python
 
@@ -559,3 +561,114 @@ def test_an_admin_sees_use_per_user_and_per_group(dash_hub: Hub, people, artifac
     admin.screenshot(path=str(artifacts / "dashboard-usage.png"), full_page=True)
     assert dash_hub.ws("DELETE", "/workspaces/ned/ned-one", token=dash_hub.user_token("ned")).status_code in (202, 204)
 
+
+
+# -- sharing ---------------------------------------------------------------------------------------
+
+NOTEBOOK = {
+    "cells": [{"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {}, "outputs": [],
+               "source": ["print(6 * 7)"]}],
+    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
+
+
+def opens_and_runs_a_cell(page: Page, url: str) -> None:
+    """In a workspace's JupyterLab, run the notebook's one cell and see its output."""
+    page.goto(url)
+    authorize = page.get_by_role("button", name="Authorize")
+    # the hub asks once before someone else's server may know who the person is
+    authorize.or_(page.locator(".jp-Notebook")).first.wait_for(timeout=90_000)
+    if authorize.count():
+        authorize.click()
+    cell = page.locator(".jp-Notebook .jp-Cell").first
+    cell.wait_for(timeout=90_000)
+    # the kernel is up and connected: the status bar says so
+    expect(page.get_by_text(re.compile(r"^Python 3 \(ipykernel\) \| Idle$"))).to_be_visible(timeout=60_000)
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    expect(cell.locator(".jp-OutputArea-output")).to_have_text("42", timeout=30_000)
+
+
+def refused(page: Page, url: str) -> None:
+    """The hub or the server says no: a 403 page, never JupyterLab."""
+    response = page.goto(url)
+    assert response is not None and response.status in (403, 404), (url, response and response.status)
+    expect(page.locator(".jp-Notebook")).to_have_count(0)
+
+
+def test_bob_works_in_alices_shared_workspace_until_she_revokes_it_and_carol_never_can(
+    dash_hub: Hub, people, browser: Browser, artifacts: Path
+):
+    for user in ("alice", "bob", "carol"):
+        dash_hub.user_token(user)
+    alice_token = dash_hub.user_token("alice")
+    r = dash_hub.ws("POST", "/workspaces", token=alice_token, json={"name": "shared-lab"}, timeout=60)
+    assert r.status_code == 201, r.text
+    shares = "/workspaces/alice/shared-lab/shares"
+    # a code that stops working in a minute (the hub's shortest), checked last
+    expiring = dash_hub.ws("POST", shares, token=alice_token, json={"code": {"expires_in": 60}}).json()
+    dash_hub.wait_ready("alice", "shared-lab")
+    folder = dash_hub.workspace_folder("alice", "shared-lab")
+    notebook = folder / "check.ipynb"
+    notebook.write_text(json.dumps(NOTEBOOK))
+    os.chown(notebook, folder.stat().st_uid, folder.stat().st_gid)  # Alice's, as her own files are
+    lab = f"{dash_hub.url}/user/alice/shared-lab/lab/tree/check.ipynb"
+
+    # Alice shares it with Bob from the dashboard, and makes a link
+    alice = people("alice")
+    dashboard(alice, dash_hub)
+    row(alice, "shared-lab").get_by_role("button", name="Share shared-lab").click()
+    dialog = alice.get_by_role("dialog")
+    dialog.get_by_placeholder("name").fill("bob")
+    dialog.get_by_role("button", name="Share", exact=True).click()
+    expect(dialog.locator(".share-list")).to_contain_text("User bob")
+    dialog.get_by_role("button", name="Create link").click()
+    link = dialog.get_by_label("Share link")
+    expect(link).to_have_value(re.compile(r"/hub/accept-share\?code="))
+    dialog.screenshot(path=str(artifacts / "share-dialog.png"))
+    accept_url = link.input_value()
+
+    # Bob finds it under "Shared with me" and runs a cell in it; he cannot share it on
+    bob = people("bob")
+    dashboard(bob, dash_hub)
+    shared = bob.locator('tr[data-shared="alice/shared-lab"]')
+    expect(shared.get_by_role("link", name="Open alice/shared-lab")).to_have_attribute("href", "/user/alice/shared-lab/")
+    opens_and_runs_a_cell(bob, lab)
+    bob_token = dash_hub.user_token("bob")
+    assert dash_hub.ws("POST", shares, token=bob_token, json={"user": "carol"}).status_code == 404
+    assert dash_hub.ws("POST", shares, token=bob_token, json={"code": {}}).status_code == 404
+
+    # Carol, with no share, never gets in
+    carol = people("carol")
+    refused(carol, lab)
+    assert dash_hub.ws("GET", shares, token=dash_hub.user_token("carol")).status_code == 404
+
+    # Alice revokes Bob: a new session of his is refused
+    dialog.get_by_role("button", name="Revoke User bob").click()
+    expect(dialog.locator(".share-list")).not_to_contain_text("User bob")
+    bob.context.close()
+    bob = people("bob")
+    refused(bob, lab)
+
+    # ... and through the link he accepts, he is in again, until she revokes that too
+    bob.goto(accept_url)
+    bob.get_by_role("button", name=re.compile("Accept")).click()
+    opens_and_runs_a_cell(bob, lab)
+    # accepting made him a share of his own: revoking it leaves the one-minute code in place
+    assert dash_hub.ws("DELETE", shares, token=alice_token, json={"user": "bob"}).status_code == 204
+    bob.context.close()
+    bob = people("bob")
+    refused(bob, lab)
+
+    # the minute-long code, once expired, lets nobody in
+    def expired() -> bool:
+        codes = dash_hub.ws("GET", shares, token=alice_token).json()["codes"]
+        return all(c["id"] != expiring["id"] for c in codes)
+
+    assert not expired()
+    wait_for(expired, 75, "the one-minute share code to expire")
+    response = bob.goto(f"{dash_hub.url}{expiring['accept_url']}")
+    assert response is not None and response.status == 404
+    refused(bob, lab)
+    assert dash_hub.ws("DELETE", "/workspaces/alice/shared-lab", token=alice_token).status_code in (202, 204)

@@ -4,6 +4,7 @@ import { ApiError, BASE, api, getInfo, webUrl, ws } from "./api.js";
 import { announce, confirmDialog, duration, h, relative, replace, time } from "./dom.js";
 import { showBudget } from "./budget.js";
 import { showWarnings } from "./warnings.js";
+import { shareButton, showShared } from "./share.js";
 
 export const STATIC = BASE.replace(/api\/v1\/$/, "static/");
 const BUSY = new Set(["pending", "stopping"]);
@@ -26,11 +27,12 @@ export async function renderList(main, { all = false, signal }) {
   const warnings = h("div", { class: "warnings" }); // workspaces that stop soon, with "Keep running"
   const table = h("div", { class: "table-wrap" });
   const more = h("button", { class: "secondary", hidden: true, onclick: () => load(next, true).catch(showError) }, "Load more");
+  const shared = all ? null : h("section", { class: "shared", "aria-label": "Shared with me" }); // others' workspaces shared with me
   replace(main,
     h("div", { class: "title-row" },
       h("h1", {}, all ? "All workspaces" : "My workspaces"),
       h("a", { class: "button primary", href: "#/new" }, "New workspace")),
-    budget, warnings, filters, status, table, more);
+    budget, warnings, filters, status, table, more, shared);
 
   let next = null;
   let shown = [];
@@ -145,6 +147,8 @@ export async function renderList(main, { all = false, signal }) {
     if (w.state === "running" || w.state === "pending") buttons.push(action("Stop", label, () => stop(w)));
     if (w.state === "stopped" || w.state === "failed") buttons.push(action("Start", label, () => start(w), "primary"));
     if (mine && !BUSY.has(w.state)) buttons.push(h("a", { class: "button", href: `#/edit/${enc(w.owner)}/${enc(w.name)}`, "aria-label": `Edit ${label}` }, "Edit"));
+    // where the hub shares workspaces (users isolated from each other): their owners and admins share them
+    if ((mine || info.caller.admin) && info.sharing && !info.sharing.refused) buttons.push(shareButton(w, label));
     if (!BUSY.has(w.state)) buttons.push(action("Delete", label, () => remove(w, label), "danger"));
     return buttons;
   }
@@ -212,7 +216,7 @@ export async function renderList(main, { all = false, signal }) {
     clearTimeout(timer);
     if (signal.aborted) return;
     if (reset) lastJSON = "";
-    await Promise.all([load(null, false), budget && showBudget(budget, signal)]);
+    await Promise.all([load(null, false), budget && showBudget(budget, signal), shared && showShared(shared, signal)]);
     if (signal.aborted) return; // left meanwhile: no more polling
     if (!status.classList.contains("error")) status.textContent = "";
     // poll quickly while something is on its way, slowly otherwise (activity, idle times)
