@@ -66,3 +66,12 @@ def test_vscode_through_the_proxy_without_a_login_is_sent_to_log_in(vera_code: H
 def test_another_hub_user_cannot_open_veras_vscode(vera_code: Hub):
     r = vera_code.get("/user/vera/code/vscode/", token=vera_code.user_token("walt"), allow_redirects=False)
     assert refused(r), (r.status_code, r.headers.get("Location"), r.text[:300])
+
+
+def test_a_user_sees_the_entrys_kind_but_not_the_environment_an_admin_gave_it(vera_code: Hub):
+    # kind_options.env may hold what users should not read (a team's token, say): admins only
+    [shown] = [i for i in vera_code.ws("GET", "/images", token=vera_code.user_token("vera")).json()["items"] if i["id"] == "vscode"]
+    assert shown["kind_info"]["url"] == "/vscode/"
+    assert "JUPYTERHUB_ACTIVITY_INTERVAL" not in str(shown)
+    [admin] = [i for i in vera_code.ws("GET", "/images").json()["items"] if i["id"] == "vscode"]
+    assert admin["kind_env"]["JUPYTERHUB_ACTIVITY_INTERVAL"] == "1"
