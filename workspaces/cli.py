@@ -566,7 +566,7 @@ def cmd_shared(args: argparse.Namespace, client: Client) -> int:
 
 # -- images, profiles, namespaces --
 
-_IMAGE_OUTPUT_ONLY = ("available", "unavailable_reason", "successor")
+_IMAGE_OUTPUT_ONLY = ("available", "unavailable_reason", "successor", "kind_info", "kind_env")
 
 
 def _image_entry(args: argparse.Namespace, base: dict[str, Any] | None = None) -> dict[str, Any]:
