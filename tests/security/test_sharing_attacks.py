@@ -23,7 +23,9 @@ from ..support.stub_server import LOCAL_RUNTIME as STUB_RUNTIME
 
 pytestmark = pytest.mark.hub
 
-ALICE, BOB, MALLORY = "alice", "bob", "mallory"
+# names no other module of the session's hub uses, so every scope naming Alice is about this test
+ALICE, BOB, MALLORY = "share-alice", "share-bob", "share-mallory"
+STUB_ENTRY = {"id": "stub", "display_name": "Stub", "image": "example.org/stub:1", "local": STUB_RUNTIME}
 
 
 class Sharing(NamedTuple):
@@ -36,17 +38,21 @@ class Sharing(NamedTuple):
 def stub_catalog(folder: Path) -> Path:
     """The test catalog and a stub image, which starts in a fraction of a second."""
     catalog = yaml.safe_load((DATA / "catalog.yaml").read_text())
-    catalog["images"].append({"id": "stub", "display_name": "Stub", "image": "example.org/stub:1", "local": STUB_RUNTIME})
+    catalog["images"].append(STUB_ENTRY)
     (folder / "catalog.yaml").write_text(yaml.safe_dump(catalog))
     return folder / "catalog.yaml"
 
 
 @pytest.fixture(scope="module")
-def sharing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sharing]:
-    hub = Hub(tmp_path_factory.mktemp("sharing") / "hub", catalog=stub_catalog(tmp_path_factory.mktemp("catalog")))
+def sharing(hub: Hub) -> Iterator[Sharing]:
+    """The session's hub (run as root: users isolated), its catalog given the stub image
+    while this module runs (the hub reads its catalog again at each start)."""
+    before = hub.catalog_file.read_text()
+    catalog = yaml.safe_load(before)
+    catalog["images"].append(STUB_ENTRY)
+    hub.catalog_file.write_text(yaml.safe_dump(catalog))
+    tokens = Sharing(hub, hub.user_token(ALICE), hub.user_token(BOB), hub.user_token(MALLORY))
     try:
-        hub.start()
-        tokens = Sharing(hub, hub.user_token(ALICE), hub.user_token(BOB), hub.user_token(MALLORY))
         for name in ("one", "two"):
             r = hub.ws("POST", "/workspaces", token=tokens.alice, json={"name": name, "spec": {"image": "stub"}}, timeout=60)
             assert r.status_code == 201, r.text
@@ -56,7 +62,9 @@ def sharing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sharing]:
         assert r.status_code == 201, r.text
         yield tokens
     finally:
-        hub.shutdown()
+        for name in ("one", "two"):
+            hub.api("DELETE", f"/users/{ALICE}/servers/{name}", json={"remove": True})
+        hub.catalog_file.write_text(before)
 
 
 def shares_of(s: Sharing, name: str) -> dict:
