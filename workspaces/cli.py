@@ -804,18 +804,19 @@ def _add_api_commands(sub: Any) -> None:
     delete = one_workspace("delete", cmd_delete, "delete a workspace and its storage")
     delete.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
 
-    share = command(sub, "share", cmd_share, "give a user or a group access to a workspace, or make a share link")
-    share.add_argument("workspace", metavar="OWNER/NAME", help="the workspace (NAME alone: yours)")
-    whom = share.add_mutually_exclusive_group(required=True)
-    whom.add_argument("--user", help="a user's name")
-    whom.add_argument("--group", help="a group's name")
+    def shared_with(name: str, handler: Any, help: str) -> tuple[argparse.ArgumentParser, Any]:
+        """A share command: the workspace, then exactly one of --user, --group, --code, ..."""
+        parser = command(sub, name, handler, help)
+        parser.add_argument("workspace", metavar="OWNER/NAME", help="the workspace (NAME alone: yours)")
+        whom = parser.add_mutually_exclusive_group(required=True)
+        whom.add_argument("--user", help="a user's name")
+        whom.add_argument("--group", help="a group's name")
+        return parser, whom
+
+    share, whom = shared_with("share", cmd_share, "give a user or a group access to a workspace, or make a share link")
     whom.add_argument("--code", action="store_true", help="a link that gives access to who opens it")
     share.add_argument("--expires", default="1d", help="how long a --code link works: 3600, 30m, 1h, 7d (default 1d)")
-    unshare = command(sub, "unshare", cmd_unshare, "revoke access to a workspace")
-    unshare.add_argument("workspace", metavar="OWNER/NAME", help="the workspace (NAME alone: yours)")
-    whom = unshare.add_mutually_exclusive_group(required=True)
-    whom.add_argument("--user", help="a user's name")
-    whom.add_argument("--group", help="a group's name")
+    _, whom = shared_with("unshare", cmd_unshare, "revoke access to a workspace")
     whom.add_argument("--code", metavar="ID", help="a share code's id (sc_..., from `workspaces shares`)")
     whom.add_argument("--all", action="store_true", help="every user, group and code")
     command(sub, "shares", cmd_shares, "who else has access to a workspace").add_argument(
