@@ -36,6 +36,9 @@ class ImageRefError(ValueError):
     """Not an image reference we run; the message says why."""
 
 
+NOT_ALLOWED = "custom images are not allowed on this hub; pick an image of the catalog"
+
+
 @dataclass(frozen=True)
 class ImageReference:
     host: str
@@ -117,7 +120,7 @@ class CustomImages(Model):
     def check(self, text: str) -> ImageReference:
         """The reference if ``text`` may run, else :class:`ImageRefError` listing what is allowed."""
         if not self.allow:
-            raise ImageRefError("custom images are not allowed on this hub; pick an image of the catalog")
+            raise ImageRefError(NOT_ALLOWED)
         allowed = "allowed patterns: " + ", ".join(self.allow)
         try:
             ref = parse_reference(text)

@@ -17,7 +17,7 @@ from pydantic import AfterValidator, ConfigDict, Field, ValidationError, field_v
 
 from .catalog import Catalog, ImageEntry, Profile
 from .config import Model, StorageSettings
-from .custom_images import ImageRefError
+from .custom_images import NOT_ALLOWED, ImageRefError
 from .errors import Issue, IssuesError, issues_from_pydantic
 from .naming import is_dns_label, is_dns_subdomain
 from .quantity import memory_bytes
@@ -217,9 +217,20 @@ def _custom_image(spec: WorkspaceSpec, catalog: Catalog, backend: str, issues: l
         issues.append(Issue("custom_image", str(e)))
         return None
     if backend != "kubernetes":
-        issues.append(Issue("custom_image", f"the {backend} backend runs no containers; custom images need the kubernetes backend"))
+        issues.append(Issue("custom_image", _no_containers(backend)))
         return None
     return ImageEntry(id=CUSTOM_IMAGE_ID, display_name=f"Custom image {ref}", image=str(ref))
+
+
+def _no_containers(backend: str) -> str:
+    return f"the {backend} backend runs no containers; custom images need the kubernetes backend"
+
+
+def custom_images_offer(catalog: Catalog, backend: str) -> dict[str, Any]:
+    """What a form needs (GET /info): the allowed patterns, and why no custom image can run here (null: they can)."""
+    allow = list(catalog.custom_images.allow)
+    refused = NOT_ALLOWED if not allow else _no_containers(backend) if backend != "kubernetes" else None
+    return {"allow": allow, "refused": refused}
 
 
 def _resolve_profile(

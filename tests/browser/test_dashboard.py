@@ -44,6 +44,7 @@ def dash_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
         "image": "example.org/broken:1",
         "local": {"command": [users_python(), "-c", "import sys; sys.exit('this server cannot start')"]},
     })
+    catalog["custom_images"] = {"allow": ["registry.example.org/team/*"]}  # which the local backend cannot run
     (root / "catalog.yaml").write_text(yaml.safe_dump(catalog))
     hub = Hub(root, catalog=root / "catalog.yaml", settings={"quotas": QUOTAS})
     try:
@@ -237,6 +238,45 @@ def test_an_image_that_cannot_run_here_is_refused_next_to_the_image(dash_hub: Hu
     dee.get_by_role("button", name="Create and start").click()
     expect(dee.locator("#ws-image-error")).to_contain_text("no local runtime")
     assert names(dash_hub, "dee") == []
+
+
+def test_a_custom_image_is_offered_only_where_one_can_run_and_its_refusal_is_shown_next_to_it(
+    dash_hub: Hub, people, artifacts: Path,
+):
+    fay = people("fay")
+    dashboard(fay, dash_hub, "#/new")
+    no_containers = "the local backend runs no containers; custom images need the kubernetes backend"
+    expect(fay.locator("#image-custom-about")).to_have_text(f"Unavailable: {no_containers}")
+    expect(fay.get_by_label("Custom image")).to_be_disabled()
+    expect(fay.get_by_label("Image reference")).to_have_count(0)
+
+    # the form as on a hub that can run them (GET /info as the Kubernetes backend answers it);
+    # what the reference gets is this hub's API's answer, next to the field
+    def can_run(route):
+        info = route.fetch().json()
+        route.fulfill(json={**info, "custom_images": {**info["custom_images"], "refused": None}})
+
+    fay.route("**/api/v1/info", can_run)
+    fay.reload()
+    fay.get_by_label("Name").fill("own-image")
+    expect(fay.locator("#ws-custom-image-hint")).to_have_text(
+        "Allowed: registry.example.org/team/* ('*': one path component; any tag).")
+    fay.get_by_label("Custom image").check()
+    fay.get_by_role("button", name="Create and start").click()
+    expect(fay.locator("#ws-custom-image-error")).to_have_text("Enter an image reference.")
+    reference = fay.get_by_label("Image reference")
+    reference.fill("registry.example.org/other/x:1")
+    fay.get_by_role("button", name="Create and start").click()
+    expect(fay.locator("#ws-custom-image-error")).to_have_text(
+        "'registry.example.org/other/x:1' matches no allowed pattern; allowed patterns: registry.example.org/team/*")
+    expect(reference).to_be_focused()
+    fay.get_by_label("Test Lab").check()  # a card, then the field again: typing chooses it
+    reference.fill("registry.example.org/team/x:1")
+    expect(fay.get_by_label("Custom image")).to_be_checked()
+    fay.get_by_role("button", name="Create and start").click()
+    expect(fay.locator("#ws-custom-image-error")).to_have_text(no_containers)
+    fay.screenshot(path=str(artifacts / "dashboard-custom-image.png"), full_page=True)
+    assert names(dash_hub, "fay") == []
 
 
 def test_a_start_that_fails_ends_in_its_cause(dash_hub: Hub, people):

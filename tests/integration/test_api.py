@@ -95,6 +95,10 @@ def test_info_names_the_caller_and_what_the_hub_offers(hub):
     }
     assert info["backend"] == "local" and info["storage"] == {"default_size": "10Gi", "max_size": "100Gi"}
     assert info["culling"] == {"enabled": True, "dry_run": False, "default_timeout": 3600}
+    # its catalog allows none (the form then offers no custom image)
+    assert info["custom_images"] == {
+        "allow": [], "refused": "custom images are not allowed on this hub; pick an image of the catalog",
+    }
     admin = hub.ws("GET", "/info", token=hub.user_token("admin")).json()["caller"]
     assert admin["admin"] and admin["list_all"] and admin["catalog_admin"]
 

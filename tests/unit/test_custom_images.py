@@ -1,14 +1,18 @@
 """Images users bring: the reference grammar, the allow patterns, and the spec's custom_image."""
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
+import jsonschema
 import pytest
 
+from workspaces.api.app import OPENAPI
 from workspaces.catalog import Catalog, ImageEntry, Profile, load_catalog
 from workspaces.config import load_config
 from workspaces.custom_images import CustomImages, ImageRefError, parse_reference
 from workspaces.errors import ConfigError
-from workspaces.spec import SpecError, resolve_spec
+from workspaces.spec import SpecError, custom_images_offer, resolve_spec
 
 DIGEST = "sha256:" + "0123456789abcdef" * 4
 
@@ -122,3 +126,23 @@ def test_the_local_backend_refuses_custom_images_with_the_reason():
 def test_image_and_custom_image_together_are_refused():
     with pytest.raises(SpecError, match="set image .* or custom_image .*, not both"):
         resolve_spec({"image": "lab", "custom_image": "registry.example.org/team/x"}, CATALOG, backend="kubernetes")
+
+
+INFO_FIELD = json.loads(OPENAPI.read_text())["components"]["schemas"]["Info"]["properties"]["custom_images"]
+
+
+@pytest.mark.parametrize("backend", ["local", "kubernetes"])
+@pytest.mark.parametrize("allow", [[], ["registry.example.org/team/*"]])
+def test_info_tells_a_form_the_patterns_and_refuses_custom_images_as_a_create_would(allow, backend):
+    # GET /info's custom_images: refused is null exactly where an allowed reference is taken
+    catalog = replace(CATALOG, custom_images=CustomImages(allow=allow))
+    offer = custom_images_offer(catalog, backend)
+    jsonschema.validate(offer, INFO_FIELD)
+    try:
+        resolve_spec({"custom_image": "registry.example.org/team/x"}, catalog, backend=backend)
+        refusal = None
+    except SpecError as e:
+        [issue] = e.issues
+        refusal = issue.message
+    assert offer == {"allow": allow, "refused": refusal}
+    assert (refusal is None) == (backend == "kubernetes" and bool(allow))

@@ -18,6 +18,7 @@ from ..catalog import ImageEntry
 from ..culling import WorkspaceFacts, iso, kept_alive_until, stop_time, verdict
 from ..errors import Issue
 from ..sharing import sharing_refusal
+from ..spec import custom_images_offer
 from .errors import ApiError, invalid, not_found
 from .hub import PAGINATION, HubAnswer, HubRefused, path
 from .model import STATES, clean_spec, image_json, profile_json, workspace
@@ -595,6 +596,8 @@ class InfoHandler(APIHandler):
             "budget": budget,
             # the dashboard offers Share where the hub shares, and says why not elsewhere
             "sharing": {"refused": sharing_refusal(settings, os.geteuid())},
+            # the create form offers a custom image where one can run, and says why not elsewhere
+            "custom_images": custom_images_offer(self.catalog, settings.backend),
         })
 
 

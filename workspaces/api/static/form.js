@@ -64,12 +64,13 @@ export async function renderForm(main, { owner, name, query = new URLSearchParam
 
   // a deprecated image's successor is preselected on edit: saving switches to it (at the next start)
   const update = current?.image_update && imageChoices.some((i) => i.id === current.image_update.use) ? current.image_update : null;
-  const chosenImage = update?.use ?? spec.image ?? defaultImage?.id;
+  const chosenImage = spec.custom_image ? null : update?.use ?? spec.image ?? defaultImage?.id;
+  const custom = customImageChoice(info.custom_images, spec.custom_image);
   const imageSet = h("fieldset", { id: "ws-image", class: "cards" }, h("legend", {}, "Image"),
     update ? h("p", { class: "warning", id: "ws-image-update" },
       `Update available: ${update.message} ${update.display_name} replaces it and is selected; save to switch at the next start.`) : null,
     imageChoices.map((i) => imageCard(i, chosenImage === i.id, allowed(i, groups))),
-    unknownChoice("image", spec.image, imageChoices));
+    unknownChoice("image", spec.image, imageChoices), custom?.card);
   const gpuInput = h("input", { id: "ws-gpus", name: "gpus", type: "number", min: 0, step: 1, inputmode: "numeric" });
   const gpuField = h("div", { class: "field", hidden: true },
     h("label", { for: "ws-gpus" }, "GPUs"), gpuInput, h("p", { class: "hint", id: "ws-gpus-hint" }));
@@ -158,6 +159,11 @@ export async function renderForm(main, { owner, name, query = new URLSearchParam
         return;
       }
     }
+    if (custom?.radio.checked && !custom.input.value.trim()) {
+      fieldError(custom.input, "Enter an image reference.");
+      custom.input.focus();
+      return;
+    }
     const body = { spec: collectSpec() };
     submit.disabled = true;
     try {
@@ -189,8 +195,7 @@ export async function renderForm(main, { owner, name, query = new URLSearchParam
     const out = {};
     const image = imageSet.querySelector("input:checked")?.value;
     const profile = profileSet.querySelector("input:checked")?.value;
-    // a custom image (a reference the catalog allows) has no card: an edit keeps it
-    if (editing && current.spec.custom_image) out.custom_image = current.spec.custom_image;
+    if (custom?.radio.checked) out.custom_image = custom.input.value.trim();
     else if (image) out.image = image;
     if (profile) out.profile = profile;
     const p = selectedProfile();
@@ -223,7 +228,7 @@ export async function renderForm(main, { owner, name, query = new URLSearchParam
     const key = path.replace(/^spec\./, "").split(/[.[]/)[0];
     if (path === "name") return nameInput;
     return {
-      image: imageSet, profile: profileSet, gpus: gpuField.hidden ? profileSet : gpuInput,
+      image: imageSet, custom_image: custom?.input ?? imageSet, profile: profileSet, gpus: gpuField.hidden ? profileSet : gpuInput,
       storage: storageInput, namespace: namespaceSelect, volumes: volumes?.element,
     }[key] ?? null;
   }
@@ -261,6 +266,26 @@ function imageCard(image, checked, offered) {
       image.deprecated ? h("p", { class: "warning" }, `Deprecated: ${image.deprecated}`) : null,
       image.available ? null : h("p", { class: "muted" }, `Unavailable: ${image.unavailable_reason}`),
       offered ? null : h("p", { class: "muted" }, "Not offered to you.")));
+}
+
+// A reference the catalog's custom_images allow (GET /info), beside the cards:
+// a field where one can run, else the reason; nothing where none is allowed
+// (a workspace that has one keeps it, so that the API says what is wrong).
+function customImageChoice(offer, value) {
+  if (!offer.allow.length && !value) return null;
+  const usable = !offer.refused || Boolean(value);
+  const radio = h("input", { type: "radio", name: "image", id: "image-custom", value: "", checked: Boolean(value),
+    disabled: !usable, "aria-describedby": "image-custom-about" });
+  const input = h("input", { id: "ws-custom-image", name: "custom_image", value: value ?? "", autocomplete: "off",
+    spellcheck: "false", "aria-describedby": "ws-custom-image-hint" });
+  input.addEventListener("input", () => { radio.checked = true; });
+  const card = h("div", { class: `card${usable ? "" : " unavailable"}` }, radio,
+    h("label", { for: "image-custom" }, h("span", { class: "card-title" }, "Custom image")),
+    h("div", { id: "image-custom-about", class: "card-body" },
+      offer.refused ? h("p", { class: "muted" }, `Unavailable: ${offer.refused}`) : null,
+      usable ? h("div", { class: "field" }, h("label", { for: "ws-custom-image" }, "Image reference"), input,
+        h("p", { class: "hint", id: "ws-custom-image-hint" }, `Allowed: ${offer.allow.join(", ") || "none"} ('*': one path component; any tag).`)) : null));
+  return { card, radio, input };
 }
 
 // capacity (GET /profiles): whether it can start now; "never" is disabled, like the hub's own form
