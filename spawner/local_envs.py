@@ -164,7 +164,8 @@ async def _build(recipe: EnvRecipe, env: Path, say: Report) -> None:
     for folder in (env.parent, builds):
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o711)  # as the data dir: workspace accounts pass through to their environment, without listing
-    _remove_leftovers(builds, env)
+    # a tree walk (an old PyTorch build: gigabytes) off the hub's event loop, as the chmods below
+    await asyncio.to_thread(_remove_leftovers, builds, env)
     building = Path(tempfile.mkdtemp(prefix=f"{env.name}-", dir=builds))
     try:
         building.chmod(0o755)
@@ -180,7 +181,7 @@ async def _build(recipe: EnvRecipe, env: Path, say: Report) -> None:
                  "--progress-bar", "off", *recipe.pip_args()],
                 recipe, say=lambda line: _pip_progress(recipe, line, say),
             )
-        close_to_others(building)
+        await asyncio.to_thread(close_to_others, building)
         link = env.with_name(f".{env.name}.{secrets.token_hex(4)}")
         link.symlink_to(building)
         try:
@@ -189,8 +190,9 @@ async def _build(recipe: EnvRecipe, env: Path, say: Report) -> None:
             link.unlink(missing_ok=True)
             raise
     except BaseException as e:
-        shutil.rmtree(building, ignore_errors=True)
-        if isinstance(e, OSError):  # the data dir, the Python: one line for the start, not a traceback
+        await asyncio.to_thread(shutil.rmtree, building, ignore_errors=True)
+        # the data dir, the Python, what it said of itself: one line for the start, not a traceback
+        if isinstance(e, (OSError, ValueError)):
             raise EnvBuildFailed(f"Building the environment for {recipe.display_name} failed: {e}") from None
         raise
     say(f"{recipe.announce()}: done")

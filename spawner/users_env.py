@@ -70,7 +70,8 @@ class LenderPython:
 
     @classmethod
     def from_output(cls, output: str) -> LenderPython:
-        return cls(*json.loads(output))
+        # the last line: a warning on stderr (PYTHONWARNINGS, a sitecustomize) may come first
+        return cls(*json.loads(output.strip().splitlines()[-1] if output.strip() else output))
 
 
 def lend_packages(venv: Path, lender: LenderPython) -> None:

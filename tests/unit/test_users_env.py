@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from spawner.accounts import blocked_for_others
-from spawner.users_env import users_python
+from spawner.users_env import LenderPython, users_python
 
 
 def test_another_account_runs_the_users_python_with_the_hubs_packages_and_jupyters_files():
@@ -22,3 +22,9 @@ def test_another_account_runs_the_users_python_with_the_hubs_packages_and_jupyte
     assert out.returncode == 0, out.stderr
     # JupyterLab's server extension is enabled by a file under the prefix's etc/jupyter
     assert any((Path(d) / "jupyter_server_config.d").is_dir() for d in json.loads(out.stdout)), out.stdout
+
+
+def test_a_python_that_warns_before_it_describes_itself_is_still_understood():
+    """A warning (PYTHONWARNINGS, a sitecustomize) on stderr comes before the description."""
+    output = "sitecustomize.py:3: DeprecationWarning: old\n  import imp\n" + json.dumps(["/p/site", "/p", "python3.11"]) + "\n"
+    assert LenderPython.from_output(output) == LenderPython("/p/site", "/p", "python3.11")
