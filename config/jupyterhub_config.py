@@ -23,7 +23,7 @@ from culler import SCOPES as CULLER_SCOPES
 from culler.ready_servers import PATH as READY_SERVERS_PATH
 from culler.ready_servers import ReadyServersHandler
 from workspaces.errors import ConfigError
-from workspaces.hub_db import index_spawners_by_user
+from workspaces.hub_db import index_spawners_by_user, remove_shares_where_sharing_is_off
 from workspaces.launch import LaunchError, prepare, proxy_command
 from workspaces.lifetime import exit_without_collecting
 from workspaces.sharing import USER_SHARING_SCOPES, sharing_refusal
@@ -89,6 +89,14 @@ else:
     c.JupyterHub.db_url = launch.data.db_url
 # user lists at scale (the API's, the culler's, the admin page) read spawners by user
 index_spawners_by_user(c.JupyterHub.db_url)
+# Where sharing is off (users not isolated), no share made while it was on may outlive it:
+# the hub grants a share from its database, whatever the owner's role holds now.
+try:
+    remove_shares_where_sharing_is_off(c.JupyterHub.db_url, settings, os.geteuid())
+except Exception as e:  # a share left in place would open a workspace: do not start
+    print(f"workspaces: error: sharing is off, but the hub database's shares could not be removed: {e}",
+          file=sys.stderr)
+    sys.exit(1)
 c.JupyterHub.cookie_secret_file = str(launch.data.cookie_secret_file)
 c.JupyterHub.pid_file = str(launch.data.pid_file)
 # where a restarted hub finds a proxy left by a hub that was killed

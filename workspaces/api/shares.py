@@ -128,7 +128,11 @@ class SharesHandler(APIHandler):
         self.finish()
 
     async def shareable(self, owner: str, name: str, granting: bool = True) -> None:
-        """The workspace exists for the caller, and this hub shares workspaces (revoking always works)."""
+        """The workspace exists for the caller, and (``granting``) this hub shares workspaces.
+
+        Listing and revoking are left to the hub: where sharing is off, users lack the
+        ``shares`` scope, so it refuses them (403), and the hub config removed every share
+        and code at start (hub_db.remove_shares_where_sharing_is_off): nothing is left to revoke."""
         await self.server(owner, name)
         refusal = sharing_refusal(self.settings_, os.geteuid())
         if refusal and granting:
