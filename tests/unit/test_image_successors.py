@@ -98,6 +98,9 @@ CATALOG = Catalog(
         ImageEntry(id="team-2024", display_name="Team 2024", image="x", local={"python": "default"},
                    deprecated={"message": "Moved.", "use": "team-2025"}),
         ImageEntry(id="team-2025", display_name="Team 2025", image="x", groups=["team"], local={"python": "default"}),
+        ImageEntry(id="gpu-2024", display_name="GPU 2024", image="x", local={"python": "default"},
+                   deprecated={"message": "Moved.", "use": "gpu-2025"}),
+        ImageEntry(id="gpu-2025", display_name="GPU 2025", image="x"),  # no local runtime
     ),
     profiles=(Profile(id="s", display_name="S", default=True),),
 )
@@ -113,6 +116,11 @@ def test_a_workspace_on_a_deprecated_image_is_offered_its_successor():
 def test_a_successor_the_owner_may_not_use_is_not_offered():
     assert image_update({"image": "team-2024"}, CATALOG, ["other"]) is None
     assert image_update({"image": "team-2024"}, CATALOG, ["team"])["use"] == "team-2025"
+
+
+def test_a_successor_that_cannot_run_on_this_backend_is_not_offered():
+    assert image_update({"image": "gpu-2024"}, CATALOG, [], "local") is None
+    assert image_update({"image": "gpu-2024"}, CATALOG, [], "kubernetes")["use"] == "gpu-2025"
 
 
 def test_the_spawn_form_preselects_the_successor_and_says_what_replaces_the_old_image():

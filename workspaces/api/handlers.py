@@ -165,8 +165,11 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
     async def workspace(self, owner: str, name: str, user: dict[str, Any] | None = None) -> dict[str, Any]:
         """The workspace as the API shows it; ``user``: the owner's hub model, when the handler has it."""
         server = await self.server(owner, name)
-        user = user or await self.owner_groups(owner)
-        return workspace(user, server, self.service.state.get(owner, name), self.catalog, self.settings_.culling)
+        return self.shown(user or await self.owner_groups(owner), server, self.service.state.get(owner, name))
+
+    def shown(self, user: dict[str, Any], server: dict[str, Any], remembered: dict[str, Any]) -> dict[str, Any]:
+        """A workspace whose hub models the handler has, as the API shows it."""
+        return workspace(user, server, remembered, self.catalog, self.settings_.culling, backend=self.settings_.backend)
 
     async def owner_groups(self, owner: str) -> dict[str, Any]:
         """The owner's name and groups (culling rules may match groups): the caller's own, or asked of the hub."""
@@ -250,7 +253,8 @@ class WorkspacesHandler(APIHandler):
                 for j, name in enumerate(names):
                     if i == 0 and last is not None and user["name"] == last[0] and name <= last[1]:
                         continue
-                    ws = workspace(user, user["servers"][name], self.service.state.get(user["name"], name), catalog, policy)
+                    ws = workspace(user, user["servers"][name], self.service.state.get(user["name"], name), catalog, policy,
+                                   backend=self.settings_.backend)
                     if not matches(ws, filters):
                         continue
                     items.append(ws)
@@ -364,7 +368,7 @@ class WorkspaceHandler(APIHandler):
         body = self.json_body(("spec", "revision"), required=("spec", "revision"))
         server = await self.server(owner, name)
         user = await self.owner_model(owner)
-        current = workspace(user, server, self.service.state.get(owner, name), self.catalog, self.settings_.culling)
+        current = self.shown(user, server, self.service.state.get(owner, name))
         if body["revision"] != current["revision"]:
             raise ApiError(409, "stale_revision", f"the workspace changed since revision {body['revision']!r}; it is now {current['revision']!r}")
         options = self.service.resolve(body["spec"], user.get("groups") or [], "spec")
@@ -408,7 +412,7 @@ class StartHandler(APIHandler):
         server = await self.server(owner, name)
         remembered = self.service.state.get(owner, name)
         if server.get("ready") or server.get("pending") == "spawn":
-            self.send(workspace(await self.owner_groups(owner), server, remembered, self.catalog, self.settings_.culling))
+            self.send(self.shown(await self.owner_groups(owner), server, remembered))
             return
         if server.get("pending") == "stop":
             raise ApiError(409, "conflict", f"workspace {owner}/{name} is stopping; start it once it has stopped")

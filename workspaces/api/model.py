@@ -47,9 +47,10 @@ def gpus_of(spec: dict[str, Any], catalog: Catalog) -> int:
 
 def workspace(
     user: dict[str, Any], server: dict[str, Any], remembered: dict[str, Any], catalog: Catalog, policy: CullingPolicy,
-    now: datetime | None = None,
+    now: datetime | None = None, backend: str | None = None,
 ) -> dict[str, Any]:
-    """``user``: the owner's hub model (name and groups; the culling rules may match groups)."""
+    """``user``: the owner's hub model (name and groups; the culling rules may match groups);
+    ``backend``: where it runs, so that only a successor that can run there is offered."""
     owner = user["name"]
     running = clean_spec(server.get("user_options"))
     pending_update = remembered.get("next_spec")
@@ -76,15 +77,20 @@ def workspace(
         "idle_timeout": effective_timeout(policy, cull),
         "cull_at": stops.isoformat().replace("+00:00", "Z") if stops else None,
         "cull_warning": warning.json() if warning else None,
-        "image_update": image_update(spec, catalog, user.get("groups") or []),
+        "image_update": image_update(spec, catalog, user.get("groups") or [], backend),
     }
 
 
-def image_update(spec: dict[str, Any], catalog: Catalog, groups: list[str]) -> dict[str, Any] | None:
-    """The switch a workspace on a deprecated image is offered: its successor, if the owner may use it."""
+def image_update(
+    spec: dict[str, Any], catalog: Catalog, groups: list[str], backend: str | None = None
+) -> dict[str, Any] | None:
+    """The switch a workspace on a deprecated image is offered: its successor, if the owner may use it
+    and (given a backend) it can run there: a switch the next start would refuse is no offer."""
     image = catalog.image(spec.get("image") or "")
     successor = catalog.successor(image) if image and image.deprecated else None
     if image is None or image.deprecated is None or successor is None or not successor.allows(groups):
+        return None
+    if backend is not None and successor.unavailable_reason(backend) is not None:
         return None
     return {"use": successor.id, "display_name": successor.display_name, "message": image.deprecated.message}
 
