@@ -219,6 +219,8 @@ class WorkspacesService:
             raise ApiError(409, "conflict", f"image {entry['id']!r} already exists; update it with PUT")
         if action != "add" and not exists:
             raise not_found(f"image {image_id!r}")
+        if entry is not None:
+            keep_environment(entry, catalog.image(image_id) if action == "update" else None)
         try:
             edits = read_edits(self.edits_path)
             data, _, _ = raw_images(self.catalog_store.source)
@@ -310,6 +312,30 @@ class WorkspacesService:
         async with self.cluster("list Kubeflow namespaces") as client:
             found = await allowed_namespaces(client, caller["name"])
         return [{"name": a.namespace, "role": a.role} for a in found]
+
+
+def keep_environment(entry: dict[str, Any], existing: ImageEntry | None) -> None:
+    """Refuse an API edit that sets ``local.environment``: it may only keep the entry's own, or drop it.
+
+    It names a file on the hub's machine that pip reads as the hub's account (root under
+    ``local.isolation: users``), and pip echoes what it cannot install in the start's failure
+    message (an unparseable line, or "No matching distribution found for <line>"): a catalog
+    admin, who need not be the machine's operator, would read any file the hub can. So only
+    whoever edits the catalog file on the machine sets it; an edit that sends it back unchanged
+    (the dashboard, ``workspaces images update``) or removes it is fine.
+    """
+    wanted = ImageEntry.model_validate(entry).local
+    environment = wanted.environment if wanted is not None else None
+    own = existing.local.environment if existing is not None and existing.local is not None else None
+    if environment is None or environment == own:
+        return
+    keep = f"keep {own!r} or remove it" if own is not None else "leave it out"
+    issue = Issue(
+        "local.environment",
+        f"is set only in the catalog file on the hub's machine, not through the API ({keep}): it names a "
+        "file the hub's account reads; list the entry's packages in local.requirements instead",
+    )
+    raise ApiError(400, "invalid_request", str(issue), [issue])
 
 
 class WorkspacesAPI(Application):
