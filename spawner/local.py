@@ -23,6 +23,7 @@ import os
 import resource
 import shutil
 import stat
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -179,10 +180,29 @@ def fill_warm_pools(catalog: Catalog, local: LocalSettings, workspaces_root: Pat
             if not is_built(env[1]):
                 continue  # built at the entry's first start, which then fills its pool
             argv[0] = str(python_of(env[1]))
-        if warm.is_python_runtime(argv):
+        if warm.is_python_runtime(argv) and may_run_warm(argv[0], local):
             warm.pool_for(image.id, argv[0], size, warm_folder(workspaces_root)).fill()
             warmed.append(image.id)
     return warmed
+
+
+def may_run_warm(python: str, local: LocalSettings) -> bool:
+    """Whether warm processes may run the interpreter ``python``.
+
+    Under isolation they run as root until a start takes one (only root can become the
+    workspace's account), so they run only an interpreter the machine's operator chose: the
+    hub's own, or the workspaces' (``python: default``: workspaces.yaml's local.python or the
+    users' environment). Never one a catalog admin names through the API (an entry's
+    local.python or command), nor an entry's own environment, whose packages' .pth files run
+    at every interpreter start: as root, that would be a catalog admin's code run as root.
+    """
+    if local.isolation_mode(os.geteuid()) != "users":
+        return True  # a warm process runs as the account its workspaces run as anyway
+    try:
+        operators = {sys.executable, workspaces_python(local)}
+    except UsersEnvError:
+        return False
+    return python in operators
 
 
 def warm_pool_size(image: ImageEntry, local: LocalSettings) -> int:
@@ -435,8 +455,9 @@ class LocalWorkspaceSpawner(WorkspaceSpawnerMixin, SimpleLocalProcessSpawner):
             return None
         if self.shell_cmd or self.popen_kwargs:
             return None  # config that changes how the process starts: only a cold start honours it
-        size = warm_pool_size(image, self.workspaces_settings.settings.local)
-        if size == 0:
+        local = self.workspaces_settings.settings.local
+        size = warm_pool_size(image, local)
+        if size == 0 or not may_run_warm(self.cmd[0], local):
             return None
         return warm.pool_for(image.id, self.cmd[0], size, warm_folder(self.workspaces_root))
 

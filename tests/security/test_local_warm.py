@@ -17,6 +17,10 @@ import pytest
 import yaml
 
 from spawner.accounts import account_name
+from spawner.local import fill_warm_pools
+from spawner.warm import close_all
+from workspaces.catalog import Catalog, ImageEntry, Profile
+from workspaces.config import LocalSettings
 
 from ..support.hub import DATA, Hub, process_env, wait_for
 from ..support.kernel import run_in_kernel
@@ -139,3 +143,23 @@ def test_a_warm_server_runs_as_alices_account_and_groups_never_root(warm: Hub):
     assert status["Uid"].split() == [str(account.pw_uid)] * 4  # real, effective, saved, filesystem
     assert status["Gid"].split() == [str(account.pw_gid)] * 4
     assert {int(g) for g in status["Groups"].split()} == set(os.getgrouplist(account.pw_name, account.pw_gid))
+
+
+def test_a_catalog_admins_interpreter_never_runs_as_root_in_a_warm_process(tmp_path: Path):
+    """Warm processes run as root until taken (only root becomes the workspace's account): an
+    interpreter a catalog admin names through the API (local.python, or an entry's own
+    environment) would be their code run as root. The tests run as root, so users are isolated."""
+    marker = tmp_path / "ran-as"
+    script = tmp_path / "python"
+    script.write_text(f"#!/bin/sh\nid -u > {marker}\n")
+    script.chmod(0o755)
+    entry = ImageEntry(id="planted", display_name="Planted", image="x",
+                       local={"python": str(script), "warm_pool": {"size": 1}})
+    catalog = Catalog(images=(entry,), profiles=(Profile(id="s", display_name="S", default=True),))
+    local = LocalSettings()
+    assert local.isolation_mode(os.geteuid()) == "users"
+    try:
+        assert fill_warm_pools(catalog, local, tmp_path / "workspaces") == []
+    finally:
+        close_all()
+    assert not marker.exists()
