@@ -166,8 +166,10 @@ export async function renderCatalog(main, { signal }) {
         hidden: data.has("hidden"),
       };
       if (backend === "local") {
+        // the form edits python alone: the entry's other local keys (requirements, warm_pool, ...) stay
         const python = data.get("local.python").trim();
-        body.local = python ? { python } : null;
+        const kept = image?.local ?? {};
+        body.local = python ? { ...kept, python } : (kept.command || kept.requirements || kept.environment ? kept : null);
       }
       try {
         await onSave(body);
@@ -196,14 +198,18 @@ export async function renderCatalog(main, { signal }) {
   }
 }
 
-// an entry as PUT wants it: without what the API derives
+// deprecated as PUT wants it: the API shows the message and the successor apart
 function deprecation(message, successor) {
   if (!message) return null;
   return successor ? { message, use: successor } : message;
 }
 
+// an entry as PUT wants it: without what the API derives, and with its successor (a PUT
+// replaces the whole entry, so a hide or show would otherwise drop it)
 function entry(image) {
-  return Object.fromEntries(Object.entries(image).filter(([k]) => !DERIVED.includes(k)));
+  const out = Object.fromEntries(Object.entries(image).filter(([k]) => !DERIVED.includes(k)));
+  if (image.deprecated) out.deprecated = deprecation(image.deprecated, image.successor);
+  return out;
 }
 
 function range({ guarantee, limit }) {
