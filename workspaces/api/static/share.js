@@ -79,9 +79,12 @@ export function openShareDialog(w, label) {
     }
   }
 
+  let shownCode = null; // the id of the link on screen
+
   async function makeLink() {
     try {
       const code = await api("POST", path, { body: { code: { expires_in: Number(expires.value) } } });
+      shownCode = code.id;
       const url = code.full_accept_url || new URL(code.accept_url, location.href).href;
       const field = h("input", { id: "share-url", readonly: true, value: url, "aria-label": "Share link" });
       replace(link,
@@ -109,6 +112,8 @@ export function openShareDialog(w, label) {
   async function revoke(what, body) {
     try {
       await api("DELETE", path, { body });
+      // the link shown once must not stay on screen, with its Copy button, once it no longer works
+      if (body.all || (body.code && body.code === shownCode)) replace(link);
       said(`Revoked ${what}.`);
       await load();
     } catch (e) {
