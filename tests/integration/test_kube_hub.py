@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+import yaml
 from playwright.sync_api import Browser, expect
 
 from spawner.kubernetes import object_name
@@ -25,7 +26,7 @@ from ..support.kubeflow_objects import profile
 
 pytestmark = pytest.mark.hub
 
-USERS = ("kim", "lee", "max", "ned", "oda", "pia", "quo")  # one per test: each owns a profile namespace named after them
+USERS = ("kim", "lee", "max", "ned", "oda", "pia", "quo", "ria")  # one per test: each owns a profile namespace named after them
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 
 
@@ -260,3 +261,40 @@ def test_the_dashboard_offers_storage_namespaces_and_data_volumes(kube_hub, brow
     assert claim["spec"]["resources"]["requests"]["storage"] == "5Gi"
     assert hub.api("DELETE", "/users/pia/servers/data", json={"remove": True}).status_code in (202, 204)
     hub.wait_removed("pia", "data")
+
+
+def test_the_dashboard_starts_a_custom_image_the_catalog_allows_and_refuses_others(kube_hub, browser: Browser):
+    hub, cluster = kube_hub
+    before = hub.catalog_file.read_text()
+    catalog = yaml.safe_load(before)
+    catalog["custom_images"] = {"allow": ["registry.example.org/team/*"]}
+    hub.catalog_file.write_text(yaml.safe_dump(catalog))  # read again at the next request
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(30_000)
+    try:
+        page = context.new_page()
+        log_in(page, hub, "ria")
+        page.goto(f"{hub.url}/services/workspaces/#/new")
+        page.get_by_label("Name", exact=True).fill("own")
+        expect(page.locator("#ws-custom-image-hint")).to_have_text(
+            "Allowed: registry.example.org/team/* ('*': one path component; any tag).")
+        page.get_by_label("Custom image").check()
+        page.get_by_role("button", name="Create and start").click()
+        expect(page.locator("#ws-custom-image-error")).to_have_text("Enter an image reference.")
+        reference = page.get_by_label("Image reference")
+        reference.fill("registry.example.org/other/x:1")
+        page.get_by_role("button", name="Create and start").click()
+        expect(page.locator("#ws-custom-image-error")).to_have_text(
+            "'registry.example.org/other/x:1' matches no allowed pattern; allowed patterns: registry.example.org/team/*")
+        expect(reference).to_be_focused()
+        assert not hub.server("ria", "own")
+        reference.fill("registry.example.org/team/x:1")
+        page.get_by_role("button", name="Create and start").click()
+        page.wait_for_url("**/user/ria/own/**", timeout=60_000)
+    finally:
+        context.close()
+        hub.catalog_file.write_text(before)
+    [pod] = [p for p in cluster.items("pods", "ria") if p["metadata"]["name"] == object_name("ria", "own")]
+    assert [c["image"] for c in pod["spec"]["containers"]] == ["registry.example.org/team/x:1"]
+    assert hub.api("DELETE", "/users/ria/servers/own", json={"remove": True}).status_code in (202, 204)
+    hub.wait_removed("ria", "own")

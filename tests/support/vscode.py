@@ -60,7 +60,12 @@ def vscode_workspace(hub: Hub, user: str, name: str) -> Iterator[None]:
         yield
     finally:
         hub.api("DELETE", f"/users/{user}/servers/{name}", json={"remove": True})
-        hub.catalog_file.write_text(before)
+        try:
+            # gone, code-server with it, before the next module on this hub counts code-servers
+            hub.wait_removed(user, name)
+            wait_for(lambda: not code_server_pids(hub), 30, "code-server to stop")
+        finally:
+            hub.catalog_file.write_text(before)
 
 
 def code_server_pids(hub: Hub) -> list[int]:
