@@ -147,5 +147,7 @@ def test_a_hub_whose_users_are_not_isolated_refuses_every_share(tmp_path: Path) 
         assert hub.api("POST", f"/shares/{ALICE}/one", token=alice, json={"user": BOB}).status_code == 403
         assert hub.api("POST", f"/share-codes/{ALICE}/one", token=alice, json={}).status_code == 403
         assert hub.ws("GET", f"/workspaces/{ALICE}/one/shares", token=alice).json() == {"shares": [], "codes": []}
+        r = hub.ws("DELETE", f"/workspaces/{ALICE}/one/shares", token=alice, json={"all": True})
+        assert (r.status_code, r.json()["error"]["code"]) == (409, "sharing_off")  # nothing to revoke, and why
     finally:
         hub.shutdown()

@@ -109,7 +109,7 @@ class SharesHandler(APIHandler):
         self.send(share_json(answer.body), 201)
 
     async def delete(self, owner: str, name: str) -> None:
-        await self.shareable(owner, name, granting=False)
+        await self.shareable(owner, name)
         key, value = share_request(self.json_body(UNSHARE_KEYS), UNSHARE_KEYS)
         if key == "all":
             for route in (path("shares", owner, name), path("share-codes", owner, name)):
@@ -127,15 +127,15 @@ class SharesHandler(APIHandler):
         self.set_status(204)
         self.finish()
 
-    async def shareable(self, owner: str, name: str, granting: bool = True) -> None:
-        """The workspace exists for the caller, and (``granting``) this hub shares workspaces.
+    async def shareable(self, owner: str, name: str) -> None:
+        """The workspace exists for the caller, and this hub shares workspaces.
 
-        Listing and revoking are left to the hub: where sharing is off, users lack the
-        ``shares`` scope, so it refuses them (403), and the hub config removed every share
-        and code at start (hub_db.remove_shares_where_sharing_is_off): nothing is left to revoke."""
+        Where sharing is off, the hub config removed every share and code at start
+        (hub_db.remove_shares_where_sharing_is_off): there is nothing to revoke either, and
+        the reason says more than the hub's 403 (users lack the ``shares`` scope there)."""
         await self.server(owner, name)
         refusal = sharing_refusal(self.settings_, os.geteuid())
-        if refusal and granting:
+        if refusal:
             raise ApiError(409, "sharing_off", refusal)
 
     async def listing(self, owner: str, name: str) -> dict[str, Any]:
