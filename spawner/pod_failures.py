@@ -22,6 +22,10 @@ CRASH = "CrashLoopBackOff"
 # Scheduling failures that resolve themselves: a PVC still being provisioned
 # (Immediate binding), a cluster autoscaler adding a node, a preemption under way.
 TRANSIENT_SCHEDULING = ("unbound immediate PersistentVolumeClaims",)
+# The scheduler's cache not holding a claim yet: the spawner makes the workspace's claim before
+# its pod, and data volumes' claims are checked to exist before the pod is made, so "not found"
+# is the scheduler a moment behind (it schedules again once it sees the claim).
+CLAIM_NOT_SEEN_YET = re.compile(r'persistentvolumeclaim "[^"]*" not found')
 SCALE_UP = "TriggeredScaleUp"
 # A claim's provisioner gave up on it. Provisioners try again with a backoff,
 # so this is final only when the class itself does not exist.
@@ -92,7 +96,7 @@ def _scheduling_failure(status: dict[str, Any], events: list[dict[str, Any]]) ->
     messages += [e.get("message", "") for e in events if e.get("reason") == "FailedScheduling"]
     final = any(e.get("reason") == NO_SCALE_UP for e in events)
     for message in messages:
-        if not any(marker in message for marker in TRANSIENT_SCHEDULING):
+        if not any(marker in message for marker in TRANSIENT_SCHEDULING) and not CLAIM_NOT_SEEN_YET.search(message):
             return PodFailure("unschedulable", f"no node can run this workspace: {message}".rstrip(": "), 503, final)
     return None
 

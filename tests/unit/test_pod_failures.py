@@ -49,6 +49,13 @@ def test_waiting_for_a_pvc_to_be_provisioned_is_not_a_failure():
     assert pod_failure(pod(), [event("FailedScheduling", message)]) is None
 
 
+def test_a_scheduler_that_has_not_seen_the_new_claim_yet_is_not_a_failure():
+    """The spawner makes the claim before the pod; the scheduler's cache may lag behind it."""
+    message = '0/3 nodes are available: persistentvolumeclaim "ws-a--b" not found.'
+    assert pod_failure(pod(), [event("FailedScheduling", message)]) is None
+    assert pod_failure(pod(conditions=[{**UNSCHEDULABLE, "message": message}])) is None
+
+
 def test_an_unschedulable_pod_may_still_get_room_until_the_autoscaler_says_no():
     assert pod_failure(pod(conditions=[UNSCHEDULABLE])).final is False
     events = [event("NotTriggerScaleUp", "pod didn't trigger scale-up: 2 max node group size reached", "Normal")]
