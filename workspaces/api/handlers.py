@@ -7,6 +7,7 @@ import binascii
 import json
 import os
 from datetime import datetime, timezone
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from jupyterhub.slugs import is_valid_safe_slug
@@ -23,6 +24,8 @@ from .errors import ApiError, invalid, not_found
 from .hub import PAGINATION, HubAnswer, HubRefused, path
 from .model import STATES, clean_spec, image_json, profile_json, workspace
 from .state import now
+
+HUB_PAGE = 200  # items per page of a hub list read whole (hub_items)
 
 CATALOG_SCOPE = "custom:workspaces:catalog"
 MAX_LIMIT = 500
@@ -144,6 +147,24 @@ class APIHandler(HubOAuthenticated, web.RequestHandler):
 
     async def hub_call(self, method: str, route: str, **kwargs: Any) -> HubAnswer:
         return await self.hub.call(self.token, method, route, **kwargs)
+
+    async def hub_items(
+        self, route: str, params: dict[str, str] | None = None, check: Callable[[HubAnswer], None] | None = None,
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every item of a paginated hub list, page by page; ``check`` (default expect_ok) turns a
+        refusal into the API's error."""
+        offset = 0
+        while True:
+            page = {**(params or {}), "offset": str(offset), "limit": str(HUB_PAGE)}
+            answer = await self.hub_call("GET", route, params=page, accept=PAGINATION)
+            (check or expect_ok)(answer)
+            body = answer.body or {}
+            for item in body.get("items", []):
+                yield item
+            following = ((body.get("_pagination") or {}).get("next") or {}).get("offset")
+            if not isinstance(following, int) or following <= offset:
+                return
+            offset = following
 
     async def owner_model(self, owner: str) -> dict[str, Any]:
         answer = await self.hub_call("GET", path("users", owner), params={"include_stopped_servers": "1"})

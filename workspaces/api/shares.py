@@ -11,7 +11,6 @@ by id and expiry; the code itself only in the answer that creates it.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -19,7 +18,7 @@ from ..errors import Issue
 from ..sharing import DEFAULT_CODE_EXPIRY, MAX_CODE_EXPIRY, MIN_CODE_EXPIRY, sharing_refusal
 from .errors import ApiError, invalid, not_found
 from .handlers import APIHandler, expect_ok
-from .hub import PAGINATION, HubAnswer, path
+from .hub import HubAnswer, path
 
 SHARE_KEYS = ("user", "group", "code")
 UNSHARE_KEYS = ("user", "group", "code", "all")
@@ -67,21 +66,6 @@ def code_json(code: dict[str, Any]) -> dict[str, Any]:
         "uses": code.get("exchange_count", 0),
         "last_used": code.get("last_exchanged_at"),
     }
-
-
-async def hub_items(handler: APIHandler, route: str, check: Callable[[HubAnswer], None]) -> list[dict[str, Any]]:
-    """Every item of a paginated hub list, page by page; ``check`` turns a refusal into the API's error."""
-    items: list[dict[str, Any]] = []
-    offset = 0
-    while True:
-        params = {"offset": str(offset), "limit": "200"}
-        answer = await handler.hub_call("GET", route, params=params, accept=PAGINATION)
-        check(answer)
-        items += answer.body.get("items", [])
-        following = (answer.body.get("_pagination") or {}).get("next") or {}
-        if not isinstance(following.get("offset"), int) or following["offset"] <= offset:
-            return items
-        offset = following["offset"]
 
 
 class SharesHandler(APIHandler):
@@ -140,8 +124,8 @@ class SharesHandler(APIHandler):
 
     async def listing(self, owner: str, name: str) -> dict[str, Any]:
         refused = partial(self.refused_share, owner=owner, name=name)
-        shares = await hub_items(self, path("shares", owner, name), refused)
-        codes = await hub_items(self, path("share-codes", owner, name), refused)
+        shares = [s async for s in self.hub_items(path("shares", owner, name), check=refused)]
+        codes = [c async for c in self.hub_items(path("share-codes", owner, name), check=refused)]
         return {"shares": [share_json(s) for s in shares], "codes": [code_json(c) for c in codes]}
 
     @staticmethod
@@ -159,7 +143,7 @@ class SharedHandler(APIHandler):
             self.send({"items": []})  # a service has nothing shared with it
             return
         items: dict[tuple[str, str], dict[str, Any]] = {}
-        for share in await hub_items(self, path("users", self.caller["name"], "shared"), expect_ok):
+        async for share in self.hub_items(path("users", self.caller["name"], "shared")):
             server = share["server"]
             key = (server["user"]["name"], server["name"])
             kind = share.get("kind", "user")

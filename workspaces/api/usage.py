@@ -9,11 +9,9 @@ from typing import Any
 
 from ..budgets import LIMITS, budget_for, sized_storage, user_budget
 from .errors import ApiError
-from .handlers import APIHandler, expect_ok
-from .hub import PAGINATION
+from .handlers import APIHandler
 
 USAGE_SCOPE = "admin:servers"  # who may stop anyone's workspace may see what everyone holds
-PAGE = 200
 
 
 class UsageHandler(APIHandler):
@@ -23,7 +21,7 @@ class UsageHandler(APIHandler):
         settings, catalog = self.settings_, self.catalog
         users = []
         groups: dict[str, dict[str, Any]] = {}
-        async for user in self._users():
+        async for user in self.hub_items("/users", {"include_stopped_servers": "1"}):
             entry = {"name": user["name"], "groups": sorted(user.get("groups") or []),
                      "budget": user_budget(settings, catalog, user)}
             users.append(entry)
@@ -44,17 +42,3 @@ class UsageHandler(APIHandler):
             "users": users,
             "groups": sorted(groups.values(), key=lambda g: g["name"]),
         })
-
-    async def _users(self) -> Any:
-        offset = 0
-        while True:
-            params = {"include_stopped_servers": "1", "offset": str(offset), "limit": str(PAGE)}
-            answer = await self.hub_call("GET", "/users", params=params, accept=PAGINATION)
-            expect_ok(answer)
-            body = answer.body or {}
-            for user in body.get("items", []):
-                yield user
-            following = ((body.get("_pagination") or {}).get("next") or {}).get("offset")
-            if not isinstance(following, int) or following <= offset:
-                return
-            offset = following
